@@ -1,0 +1,46 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench lint typecheck system services install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system:
+	bash .ci/system-deps
+
+install: system $(STAMP)
+
+services: system
+	bash .ci/services
+
+demo: install
+	$(BIN)/broadcast db upgrade
+	$(BIN)/broadcast seed-demo
+	$(BIN)/broadcast serve
+
+lint: install
+	$(BIN)/ruff check broadcast tests
+	$(BIN)/ruff format --check broadcast tests
+
+typecheck: install
+	$(BIN)/mypy broadcast
+
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+test: install services lint typecheck
+	$(BIN)/pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	exit $$status
+
+bench: install services
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

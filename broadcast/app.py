@@ -1,0 +1,66 @@
+"""The FastAPI application factory: REST API, OpenAPI docs and the console on one server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import Engine
+
+from broadcast import migrations
+from broadcast.config import Settings, get_settings
+from broadcast.db import backend_name, make_engine
+from broadcast.errors import install_handlers
+
+
+class UnsafeConfiguration(RuntimeError):
+    pass
+
+
+def check_production(settings: Settings) -> None:
+    if settings.mode == "production" and (problems := settings.production_problems()):
+        raise UnsafeConfiguration("拒绝以生产模式启动：" + "；".join(problems))
+
+
+def api_router() -> APIRouter:
+    from broadcast.auth.routes import router as auth_router
+    from broadcast.deps import reject_unknown_query
+    from broadcast.health import router as health_router
+    from broadcast.regions.routes import router as regions_router
+
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
+    for child in (health_router, auth_router, regions_router):
+        router.include_router(child)
+    return router
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, upgrade_db: bool = True
+) -> FastAPI:
+    settings = settings or get_settings()
+    check_production(settings)
+    engine = engine or make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if upgrade_db:
+            migrations.upgrade(engine)
+        yield
+
+    app = FastAPI(
+        title="broadcast 应急云广播调度",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Content scheduler for a city's emergency cloud-broadcast network.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.database = backend_name(engine)
+    app.state.broker = "redis" if settings.redis_url else "memory"
+    install_handlers(app)
+    app.include_router(api_router())
+    from broadcast.console.routes import mount_console
+
+    mount_console(app)
+    return app

@@ -1,0 +1,60 @@
+"""Typed settings, read from the environment (prefix ``BROADCAST_``) and an optional ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, computed_field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that are fine on a laptop and fatal in production: the server refuses them there.
+DEFAULT_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - the known default we refuse in production
+DEFAULT_ADMIN_PASSWORD = "admin123"  # noqa: S105 - same
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BROADCAST_", env_file=".env", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = PROJECT_ROOT / "data"
+    asset_dir: Path = PROJECT_ROOT / "audio_assets"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is an SQLite file in data_dir"
+    )
+    redis_url: str | None = Field(default=None, description="None means the in-process broker")
+    timezone: str = "Asia/Shanghai"
+    secret_key: str = DEFAULT_SECRET_KEY
+    admin_password: str = DEFAULT_ADMIN_PASSWORD
+    access_token_minutes: int = 8 * 60
+    login_max_failures: int = 5
+    login_window_s: int = 300
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'broadcast.db'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def production_problems(self) -> list[str]:
+        """What keeps this configuration from being safe to run in production mode."""
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("BROADCAST_SECRET_KEY is the default or shorter than 32 characters")
+        if self.admin_password == DEFAULT_ADMIN_PASSWORD:
+            problems.append("BROADCAST_ADMIN_PASSWORD is the default")
+        return problems
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
