@@ -1,7 +1,9 @@
 """Imports every table module so that ``SQLModel.metadata`` knows all tables (Alembic, tests)."""
 
 from broadcast.auth import models as auth_models
+from broadcast.content import models as content_models
 from broadcast.db import metadata
+from broadcast.playlists import models as playlists_models
 from broadcast.regions import models as regions_models
 
-__all__ = ["auth_models", "metadata", "regions_models"]
+__all__ = ["auth_models", "content_models", "metadata", "playlists_models", "regions_models"]
