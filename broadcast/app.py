@@ -9,9 +9,18 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
 
 from broadcast import migrations
+from broadcast.auth.routes import router as auth_router
+from broadcast.bulletins.routes import router as bulletins_router
 from broadcast.config import Settings, get_settings
+from broadcast.console.routes import mount_console
+from broadcast.content.routes import router as content_router
 from broadcast.db import backend_name, make_engine
+from broadcast.deps import reject_unknown_query
 from broadcast.errors import install_handlers
+from broadcast.health import router as health_router
+from broadcast.playlists.routes import router as playlists_router
+from broadcast.regions.routes import router as regions_router
+from broadcast.targets.routes import router as targets_router
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -24,13 +33,17 @@ def check_production(settings: Settings) -> None:
 
 
 def api_router() -> APIRouter:
-    from broadcast.auth.routes import router as auth_router
-    from broadcast.deps import reject_unknown_query
-    from broadcast.health import router as health_router
-    from broadcast.regions.routes import router as regions_router
-
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
-    for child in (health_router, auth_router, regions_router):
+    children = (
+        health_router,
+        auth_router,
+        regions_router,
+        targets_router,
+        content_router,
+        bulletins_router,
+        playlists_router,
+    )
+    for child in children:
         router.include_router(child)
     return router
 
@@ -60,7 +73,5 @@ def create_app(
     app.state.broker = "redis" if settings.redis_url else "memory"
     install_handlers(app)
     app.include_router(api_router())
-    from broadcast.console.routes import mount_console
-
     mount_console(app)
     return app

@@ -7,15 +7,22 @@ from rich.console import Console
 
 from broadcast import migrations
 from broadcast.auth.cli import users_app
+from broadcast.bulletins.cli import bulletins_app
 from broadcast.config import get_settings
+from broadcast.content.cli import clips_app
 from broadcast.db import make_engine
-from broadcast.regions.cli import endpoints_app, seed_demo
+from broadcast.demo.cli import seed_demo
+from broadcast.playlists.cli import playlists_app
+from broadcast.regions.cli import endpoints_app
 
 app = typer.Typer(help="broadcast: 应急云广播内容调度", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库 (database)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(clips_app, name="clips")
+app.add_typer(bulletins_app, name="bulletins")
+app.add_typer(playlists_app, name="playlists")
 app.command("seed-demo", help="生成演示城市：29 个乡镇、278 个村（社区）、9,305 个终端和演示账号")(seed_demo)
 console = Console(stderr=True)
 

@@ -36,10 +36,32 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Audio: the house format and its loudness (see docs/architecture.md, "Audio").
+    audio_store_dir: Path | None = Field(default=None, description="default: <asset_dir>/store")
+    loudness_target_lufs: float = -16.0
+    true_peak_max_dbtp: float = -1.5
+    loudness_range_lu: float = 11.0
+    audio_sample_rate: int = 48000
+    audio_bitrate_kbps: int = 128
+    clip_max_duration_s: int = 30 * 60
+    clip_max_bytes: int = 200 * 1024 * 1024
+    ffmpeg_timeout_s: int = 600
+
+    # Text-to-speech: engines tried in this order when a bulletin names none.
+    tts_engines: list[str] = ["espeak"]
+    gtts_timeout_s: float = 15.0
+    gtts_retries: int = 3
+    bulletin_max_chars: int = 2000
+    render_workers: int = 1
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'broadcast.db'}"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.audio_store_dir or self.asset_dir / "store"
 
     @property
     def tz(self) -> ZoneInfo:
