@@ -10,11 +10,12 @@ from sqlalchemy import Engine
 
 from broadcast import migrations
 from broadcast.auth.routes import router as auth_router
+from broadcast.auth.service import ensure_bootstrap_admin
 from broadcast.bulletins.routes import router as bulletins_router
-from broadcast.config import Settings, get_settings
+from broadcast.config import Settings, get_settings, with_secret_key
 from broadcast.console.routes import mount_console
 from broadcast.content.routes import router as content_router
-from broadcast.db import backend_name, make_engine
+from broadcast.db import backend_name, make_engine, transaction
 from broadcast.deps import reject_unknown_query
 from broadcast.errors import install_handlers
 from broadcast.health import router as health_router
@@ -51,7 +52,7 @@ def api_router() -> APIRouter:
 def create_app(
     settings: Settings | None = None, *, engine: Engine | None = None, upgrade_db: bool = True
 ) -> FastAPI:
-    settings = settings or get_settings()
+    settings = with_secret_key(settings or get_settings())
     check_production(settings)
     engine = engine or make_engine(settings.effective_database_url)
 
@@ -59,6 +60,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if upgrade_db:
             migrations.upgrade(engine)
+            with transaction(engine) as session:
+                ensure_bootstrap_admin(session, settings=settings)
         yield
 
     app = FastAPI(

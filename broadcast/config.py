@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,9 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Values that are fine on a laptop and fatal in production: the server refuses them there.
-DEFAULT_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - the known default we refuse in production
-DEFAULT_ADMIN_PASSWORD = "admin123"  # noqa: S105 - same
+# The bootstrap admin's password on a laptop; production mode refuses to start with it.
+DEFAULT_ADMIN_PASSWORD = "admin123"  # noqa: S105 - the known default we refuse in production
 
 
 class Settings(BaseSettings):
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="None means the in-process broker")
     timezone: str = "Asia/Shanghai"
-    secret_key: str = DEFAULT_SECRET_KEY
+    secret_key: str = Field(default="", description="signs access tokens; empty: a per-install key")
     admin_password: str = DEFAULT_ADMIN_PASSWORD
     access_token_minutes: int = 8 * 60
     login_max_failures: int = 5
@@ -70,11 +70,27 @@ class Settings(BaseSettings):
     def production_problems(self) -> list[str]:
         """What keeps this configuration from being safe to run in production mode."""
         problems = []
-        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
-            problems.append("BROADCAST_SECRET_KEY is the default or shorter than 32 characters")
+        if len(self.secret_key) < 32:
+            problems.append("BROADCAST_SECRET_KEY is unset or shorter than 32 characters")
         if self.admin_password == DEFAULT_ADMIN_PASSWORD:
             problems.append("BROADCAST_ADMIN_PASSWORD is the default")
         return problems
+
+
+def with_secret_key(settings: Settings) -> Settings:
+    """Development convenience: without a configured key, use one generated once per data dir.
+
+    A random key (never a shared default) means tokens from one install cannot be forged on
+    another; keeping it in the data dir means logins survive a restart.
+    """
+    if settings.secret_key or settings.mode == "production":
+        return settings
+    path = settings.data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return settings.model_copy(update={"secret_key": path.read_text().strip()})
 
 
 @lru_cache

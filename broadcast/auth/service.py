@@ -168,3 +168,19 @@ def list_audit(
     if actor:
         query = query.where(AuditEntry.actor_name == actor)
     return paginate(session, query.order_by(col(AuditEntry.id).desc()), params)
+
+
+def ensure_bootstrap_admin(session: Session, *, settings: Settings) -> User | None:
+    """On a database without any admin, create ``admin`` with BROADCAST_ADMIN_PASSWORD.
+
+    This is how a fresh production install gets its first account; production mode refuses to
+    start while that password is still the default.
+    """
+    if session.exec(select(User).where(User.role == Role.admin)).first() is not None:
+        return None
+    if session.exec(select(User).where(User.username == "admin")).first() is not None:
+        return None
+    data = UserCreate(
+        username="admin", display_name="系统管理员", password=settings.admin_password, role=Role.admin
+    )
+    return create_user(session, data=data, actor=audit.SYSTEM)
