@@ -77,6 +77,9 @@ class Probe:
     format_name: str
     duration_ms: int | None
     streams: tuple[Stream, ...]
+    # ffprobe guessed the duration from the bit rate (MP3 without a Xing/Info header): a
+    # truncated file then looks as long as it is, and a VBR file may look longer than it is.
+    duration_estimated: bool = False
 
     @property
     def audio_streams(self) -> tuple[Stream, ...]:
@@ -136,7 +139,7 @@ def probe(path: Path, *, timeout_s: float) -> Probe:
     argv = [
         FFPROBE,
         "-v",
-        "error",
+        "warning",
         "-protocol_whitelist",
         "file,pipe",
         "-show_entries",
@@ -167,6 +170,7 @@ def probe(path: Path, *, timeout_s: float) -> Probe:
         format_name=fmt.get("format_name", ""),
         duration_ms=round(float(duration) * 1000) if duration not in (None, "N/A") else None,
         streams=streams,
+        duration_estimated="Estimating duration from bitrate" in result.stderr,
     )
 
 
@@ -193,7 +197,9 @@ def _loudnorm_json(stderr: str) -> dict[str, str]:
     return parsed
 
 
-def _analyse(path: Path, *, settings: Settings | None, timeout_s: float) -> Loudness:
+def _analyse(
+    path: Path, *, settings: Settings | None, timeout_s: float, max_s: float | None = None
+) -> Loudness:
     target = _loudnorm_target(settings)
     argv = [
         *_BASE,
@@ -201,6 +207,7 @@ def _analyse(path: Path, *, settings: Settings | None, timeout_s: float) -> Loud
         "level+info",
         "-i",
         str(path),
+        *_limit(max_s),
         "-map",
         "0:a:0",
         "-af",
@@ -278,8 +285,11 @@ def _gain_limiter_filter(gain_db: float, settings: Settings) -> str:
     )
 
 
+def _limit(max_s: float | None) -> list[str]:
+    return ["-t", f"{max_s:g}"] if max_s else []
+
+
 def _encode(source: Path, dest: Path, audio_filter: str, *, settings: Settings, max_s: float | None) -> None:
-    limit = ["-t", f"{max_s:g}"] if max_s else []
     argv = [
         *_BASE,
         "-v",
@@ -287,7 +297,7 @@ def _encode(source: Path, dest: Path, audio_filter: str, *, settings: Settings, 
         "-y",
         "-i",
         str(source),
-        *limit,
+        *_limit(max_s),
         "-map",
         "0:a:0",
         "-vn",
@@ -333,7 +343,7 @@ def to_house_format(
     make the encoder run for hours.
     """
     timeout = settings.ffmpeg_timeout_s
-    measured = _analyse(source, settings=settings, timeout_s=timeout)
+    measured = _analyse(source, settings=settings, timeout_s=timeout, max_s=max_duration_s)
     if measured.is_silent:
         _encode(source, dest, "anull", settings=settings, max_s=max_duration_s)
         return

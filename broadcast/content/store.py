@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from broadcast.clock import utc_now
 from broadcast.config import Settings
-from broadcast.content.audio import HOUSE_CODEC, measure_loudness, probe, to_house_format
+from broadcast.content.audio import HOUSE_CODEC, Probe, measure_loudness, probe, to_house_format
 from broadcast.content.models import AudioBlob
 
 SUFFIX = ".mp3"
@@ -106,14 +106,19 @@ def ingest_audio(
     source: Path,
     settings: Settings,
     max_duration_s: float | None = None,
+    validate: Callable[[Probe], None] | None = None,
 ) -> AudioBlob:
     """Normalise any decodable audio into the house format, store it and return its blob row.
 
-    Raises ``AudioError`` (422) when ffmpeg cannot decode ``source``; nothing is stored then.
+    ``max_duration_s`` stops decoding there; ``validate`` sees the probe of the converted audio
+    and may raise before anything is stored. Raises ``AudioError`` (422) when ffmpeg cannot
+    decode ``source``; nothing is stored then.
     """
     with store.temp_path() as temp:
         to_house_format(source, temp, settings=settings, max_duration_s=max_duration_s)
         info = probe(temp, timeout_s=settings.ffmpeg_timeout_s)
+        if validate is not None:
+            validate(info)
         loudness = measure_loudness(temp, timeout_s=settings.ffmpeg_timeout_s)
         size = temp.stat().st_size
         sha256 = store.put(temp)
