@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import wave
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,3 +63,14 @@ def pick_voice(engine: TTSEngine, wanted: str | None) -> str:
     """The wanted voice where the engine has it, else its default (a fallback engine has its own)."""
     ids = [v.id for v in engine.voices()]
     return wanted if wanted in ids else ids[0]
+
+
+def wav_from_pcm(pcm: bytes, *, sample_rate: int) -> bytes:
+    """A WAV file around signed 16-bit mono PCM."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm)
+    return out.getvalue()

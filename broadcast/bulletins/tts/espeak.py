@@ -10,12 +10,10 @@ the library, and ctypes releases the GIL while the C code runs.
 from __future__ import annotations
 
 import ctypes
-import io
 import threading
-import wave
 from functools import cache
 
-from broadcast.bulletins.tts.base import TTSFailed, TTSUnavailable, Voice
+from broadcast.bulletins.tts.base import TTSFailed, TTSUnavailable, Voice, wav_from_pcm
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_RATE = 1
@@ -115,16 +113,6 @@ def load_library() -> EspeakLibrary:
     return EspeakLibrary(espeakng_loader.get_library_path(), espeakng_loader.get_data_path())
 
 
-def to_wav(pcm: bytes, *, sample_rate: int) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(pcm)
-    return out.getvalue()
-
-
 class EspeakEngine:
     """Offline Mandarin; robotic but intelligible, and needs no network at all."""
 
@@ -138,11 +126,13 @@ class EspeakEngine:
         return list(VOICES)
 
     def synthesize(self, text: str, *, voice: str, rate: int) -> bytes:
+        if voice not in {v.id for v in VOICES}:
+            raise TTSFailed(f"espeak 没有语音 {voice}；可用：{'、'.join(v.id for v in VOICES)}")
         wpm = max(MIN_WPM, min(MAX_WPM, round(NORMAL_WPM * rate / 100)))
         pcm = self._library.pcm(text, voice=voice, wpm=wpm)
         if not pcm:
             raise TTSFailed("espeak-ng 没有生成任何声音，请检查文字稿内容")
-        return to_wav(pcm, sample_rate=self._library.sample_rate)
+        return wav_from_pcm(pcm, sample_rate=self._library.sample_rate)
 
     def phonemes(self, text: str, *, voice: str = "cmn") -> str:
         return self._library.phonemes(text, voice=voice)

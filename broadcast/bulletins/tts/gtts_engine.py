@@ -13,11 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 from broadcast.bulletins.textnorm import split_for_speech
-from broadcast.bulletins.tts.base import TTSError, TTSFailed, TTSRateLimited, TTSUnavailable, Voice
+from broadcast.bulletins.tts.base import (
+    TTSError,
+    TTSFailed,
+    TTSRateLimited,
+    TTSUnavailable,
+    Voice,
+    wav_from_pcm,
+)
 from broadcast.config import Settings
 
 MAX_CHARS = 100  # gTTS's own request size (GOOGLE_TTS_MAX_CHARS)
 BACKOFF_BASE_S = 0.5
+SAMPLE_RATE = 24000  # what Google's TTS sends
 VOICES = [
     Voice(id="zh-CN", name="普通话（谷歌在线）"),
     Voice(id="zh-TW", name="國語（谷歌在线）", language="zh-TW"),
@@ -51,19 +59,22 @@ def _classify(exc: Exception, *, attempts: int) -> TTSError:
 
 
 def mp3_to_wav(mp3: bytes, *, tempo: float, timeout_s: float) -> bytes:
-    """Decode with ffmpeg; ``atempo`` carries the bulletin's speaking rate (gTTS has only one)."""
+    """Decode with ffmpeg; ``atempo`` carries the bulletin's speaking rate (gTTS has only one).
+
+    ffmpeg cannot finish a WAV header on a pipe, so it writes raw PCM and Python wraps it."""
     argv = [
         "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "pipe",
-        "-f", "mp3", "-i", "pipe:0", "-af", f"atempo={tempo:.3f}", "-ac", "1", "-f", "wav", "pipe:1",
+        "-f", "mp3", "-i", "pipe:0", "-af", f"atempo={tempo:.3f}",
+        "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1",
     ]  # fmt: skip
     try:
         result = subprocess.run(argv, input=mp3, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
         raise TTSFailed(f"谷歌语音音频解码超时（超过 {timeout_s:g} 秒）") from exc
-    if result.returncode != 0 or len(result.stdout) <= 44:
+    if result.returncode != 0 or not result.stdout:
         stderr = result.stderr.decode(errors="replace")[-500:]
         raise TTSFailed("谷歌语音服务返回的音频无法解码", details={"ffmpeg": stderr})
-    return result.stdout
+    return wav_from_pcm(result.stdout, sample_rate=SAMPLE_RATE)
 
 
 class GTTSEngine:
