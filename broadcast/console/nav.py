@@ -1,0 +1,38 @@
+"""The console's sections: one data-driven list, so a feature adds its page by adding one entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broadcast.auth.models import Role
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    url: str
+    roles: frozenset[Role]
+
+    def allows(self, role: Role) -> bool:
+        # Admins may open every page, as require_roles grants them every API.
+        return role == Role.admin or role in self.roles
+
+
+EVERYONE = frozenset(Role)
+
+SECTIONS: list[Section] = [
+    Section(key="dashboard", title="概览", url="/console/", roles=EVERYONE),
+    Section(key="endpoints", title="终端", url="/console/endpoints", roles=EVERYONE),
+]
+
+
+def visible_sections(role: Role) -> list[Section]:
+    return [section for section in SECTIONS if section.allows(role)]
+
+
+def section_named(key: str) -> Section:
+    for section in SECTIONS:
+        if section.key == key:
+            return section
+    raise KeyError(key)
