@@ -30,8 +30,8 @@ from broadcast.errors import BroadcastError
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 _FALLBACK_MESSAGES = {
-    404: "页面不存在，请从左侧导航进入",
-    405: "不支持此操作，请从页面上的按钮进入",
+    404: "页面不存在，请返回概览后从导航进入",
+    405: "不支持此操作，请返回页面后使用页面上的按钮",
 }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
@@ -79,6 +80,7 @@ class SeededEndpoint:
 class ConsoleSite:
     base_url: str
     usernames: dict[Role, str]
+    users: dict[Role, User]
     endpoints: list[SeededEndpoint]
     scoped_village: str
 
@@ -165,11 +167,11 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
     migrations.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
         endpoints, villages = _seed(session)
+        users: dict[Role, User] = {}
         for role, (username, display_name) in _NAMES.items():
-            user = builders.make_user(session, role=role, username=username)
-            user.display_name = display_name
-            if role == Role.village_admin:
-                builders.scope_user(session, user, [villages["河口村"]])
+            users[role] = builders.make_user(session, role=role, username=username)
+            users[role].display_name = display_name
+        builders.scope_user(session, users[Role.village_admin], [villages["河口村"]])
         session.commit()
     # Browser tests share one address, so the rate limit must leave room for a few failures.
     settings = Settings(data_dir=data_dir, secret_key=TEST_SECRET, login_max_failures=50)
@@ -181,7 +183,7 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
     base_url = f"http://127.0.0.1:{port}"
     _wait_until_up(base_url, server)
     usernames = {role: username for role, (username, _) in _NAMES.items()}
-    yield ConsoleSite(base_url, usernames, endpoints, scoped_village="河口村")
+    yield ConsoleSite(base_url, usernames, users, endpoints, scoped_village="河口村")
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
@@ -212,8 +214,29 @@ def page(browser: Browser, console_site: ConsoleSite) -> Iterator[Page]:
     context.close()
 
 
+class SignedIn(Protocol):
+    def __call__(self, role: Role, path: str = "/console/") -> Page: ...
+
+
+@pytest.fixture
+def signed_in(page: Page, console_site: ConsoleSite) -> SignedIn:
+    """Opens a page with the role's access cookie already set (no login form, no argon2)."""
+
+    def signed_in(role: Role, path: str = "/console/") -> Page:
+        cookie = {"name": ACCESS_COOKIE, "value": access_token(console_site.users[role])}
+        page.context.add_cookies(
+            [{**cookie, "url": console_site.base_url, "httpOnly": True, "sameSite": "Lax"}]
+        )
+        page.goto(path)
+        return page
+
+    return signed_in
+
+
 @pytest.fixture
 def log_in(page: Page, console_site: ConsoleSite) -> Callable[[Role], Page]:
+    """Signs in through the login form, as a person would."""
+
     def log_in(role: Role) -> Page:
         page.goto("/console/login")
         page.fill("input[name=username]", console_site.usernames[role])
