@@ -12,6 +12,7 @@ import logging
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -55,6 +56,17 @@ def claim_next(engine: Engine) -> int | None:
             return None
         if claim(engine, candidate):
             return candidate
+
+
+def requeue_stale(engine: Engine, *, older_than: timedelta) -> list[int]:
+    """Queue again the renders left ``running`` by a process that died mid-render."""
+    cutoff = utc_now() - older_than
+    with transaction(engine) as session:
+        query = select(Render).where(Render.status == RenderStatus.running, col(Render.started_at) < cutoff)
+        stale = list(session.exec(query).all())
+        for render in stale:
+            renders.requeue(session, render=render, reason="渲染进程中断，已重新排队")
+        return [render.id or 0 for render in stale]
 
 
 def _quiet(_: str) -> None:
@@ -154,6 +166,8 @@ class RenderWorkers:
 def start_render_workers(app: FastAPI) -> RenderWorkers:
     """Start ``settings.render_workers`` threads for this app; call from the app's lifespan."""
     settings: Settings = app.state.settings
+    # A render takes a few ffmpeg passes, each bounded by ffmpeg_timeout_s.
+    requeue_stale(app.state.engine, older_than=timedelta(seconds=6 * settings.ffmpeg_timeout_s))
     workers = RenderWorkers(engine=app.state.engine, settings=settings, size=settings.render_workers)
     workers.start()
     app.state.render_workers = workers

@@ -211,6 +211,22 @@ def mark_finished(
     )
 
 
+def requeue(session: Session, *, render: Render, reason: str) -> None:
+    before = audit.snapshot(render)
+    render.status, render.started_at = RenderStatus.queued, None
+    session.add(render)
+    session.flush()
+    audit.record(
+        session,
+        actor=audit.SYSTEM,
+        action="render.requeue",
+        entity_type="render",
+        entity_id=render.id,
+        before=before,
+        after={**(audit.snapshot(render) or {}), "reason": reason},
+    )
+
+
 def mark_failed(session: Session, *, render: Render, error: str) -> None:
     before = audit.snapshot(render)
     render.status, render.error, render.finished_at = RenderStatus.failed, error, utc_now()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -133,3 +133,20 @@ def test_a_failed_render_says_why_and_the_worker_carries_on(
         session.commit()
         assert again == broken_id
         assert renders.get_render_or_raise(session, broken_id).status == RenderStatus.queued
+
+
+def test_renders_left_running_by_a_dead_process_are_queued_again(engine: Engine) -> None:
+    with transaction(engine) as session:
+        clip = make_clip(session)
+        playlist = service.create_playlist(
+            session, data=PlaylistCreate(name="中断", items=[ItemIn(kind="clip", clip_id=clip.id)]), actor=CLI
+        )
+        render_id = _queue(session, playlist, 1)
+    assert jobs.claim_next(engine) == render_id
+
+    assert jobs.requeue_stale(engine, older_than=timedelta(minutes=5)) == []
+    assert jobs.requeue_stale(engine, older_than=timedelta(0)) == [render_id]
+
+    with Session(engine) as session:
+        assert renders.get_render_or_raise(session, render_id).status == RenderStatus.queued
+    assert jobs.claim_next(engine) == render_id
