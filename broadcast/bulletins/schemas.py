@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from broadcast.bulletins.templates import MAX_VALUE_CHARS, RenderScope
 
 TITLE = Field(min_length=1, max_length=128, description="标题")
-RATE = Field(ge=50, le=200, description="语速，正常语速的百分比（50-200）")
+RATE = Field(default=100, ge=50, le=200, description="语速，正常语速的百分比（50-200）")
 MAX_CUSTOM_FIELDS = 20
 
 
