@@ -302,9 +302,9 @@ def endpoint_query(session: Session, *, filters: EndpointFilters, scope: Scope) 
 def tags_of(session: Session, endpoint_ids: Sequence[int]) -> dict[int, list[str]]:
     tags: dict[int, list[str]] = {i: [] for i in endpoint_ids}
     for part in chunked(list(endpoint_ids)):
-        rows = session.exec(select(EndpointTag).where(col(EndpointTag.endpoint_id).in_(part)))
-        for row in rows.all():
-            tags[row.endpoint_id].append(row.tag)
+        query = select(EndpointTag.endpoint_id, EndpointTag.tag).where(col(EndpointTag.endpoint_id).in_(part))
+        for endpoint_id, tag in session.exec(query).all():
+            tags[endpoint_id].append(tag)
     return {i: sorted(t) for i, t in tags.items()}
 
 
