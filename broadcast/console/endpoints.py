@@ -46,15 +46,17 @@ class EndpointQuery(BaseModel):
         )
 
     def url(self, page: int) -> str:
-        values = self.model_dump(exclude={"page"})
+        """This query on another page, without the empty filters a form submits."""
+        values = {**self.model_dump(exclude={"page"}), "page": page if page > 1 else None}
         params = {key: value for key, value in values.items() if value}
-        return f"{PAGE_URL}?{urlencode({**params, 'page': page})}"
+        return f"{PAGE_URL}?{urlencode(params)}" if params else PAGE_URL
 
 
 @dataclass(frozen=True)
 class EndpointListing:
     total: int
     items: list[EndpointOut]
+    url: str
     page: int
     pages: int
     prev_url: str | None
@@ -68,6 +70,7 @@ def list_page(session: Session, *, query: EndpointQuery, scope: frozenset[int] |
     return EndpointListing(
         total=total,
         items=items,
+        url=query.url(query.page),
         page=query.page,
         pages=pages,
         prev_url=query.url(min(query.page - 1, pages)) if query.page > 1 else None,
@@ -75,8 +78,17 @@ def list_page(session: Session, *, query: EndpointQuery, scope: frozenset[int] |
     )
 
 
-def towns_in(session: Session, *, scope: frozenset[int] | None) -> list[Town]:
-    return regions.list_towns(session, scope=scope)
+@dataclass(frozen=True)
+class FilterChoices:
+    towns: list[Town]
+    village_groups: list[tuple[str, list[VillageOut]]]
+
+
+def filter_choices(session: Session, *, scope: frozenset[int] | None, town: str) -> FilterChoices:
+    return FilterChoices(
+        towns=regions.list_towns(session, scope=scope),
+        village_groups=village_groups(session, scope=scope, town=town),
+    )
 
 
 def village_groups(

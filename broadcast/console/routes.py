@@ -113,7 +113,11 @@ def endpoint_list(
         "status_labels": endpoint_pages.STATUS_LABELS,
     }
     if is_htmx(request):
-        return render(request, "_endpoint_results.html", user=user, section=ENDPOINTS, **labels)
+        fragment = render(request, "_endpoint_results.html", user=user, section=ENDPOINTS, **labels)
+        # The address bar shows the tidy query rather than the form's empty fields.
+        fragment.headers["HX-Push-Url"] = listing.url
+        return fragment
+    choices = endpoint_pages.filter_choices(session, scope=scope, town=query.town)
     return render(
         request,
         "endpoints.html",
@@ -121,8 +125,8 @@ def endpoint_list(
         section=ENDPOINTS,
         query=query,
         scoped=scope is not None,
-        towns=endpoint_pages.towns_in(session, scope=scope),
-        village_groups=endpoint_pages.village_groups(session, scope=scope, town=query.town),
+        towns=choices.towns,
+        village_groups=choices.village_groups,
         selected_village=query.village,
         **labels,
     )

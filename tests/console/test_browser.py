@@ -62,7 +62,7 @@ def test_filter_by_tag_swaps_results_and_pushes_url(signed_in: SignedIn, console
     page.get_by_test_id("filter-tag").select_option(label="学校")
     schools = console_site.count(lambda e: "school" in e.tags)
     expect(page.get_by_test_id("total")).to_have_text(f"共 {schools} 个终端")
-    expect(page).to_have_url(re.compile(r"tag=school"))
+    expect(page).to_have_url(re.compile(r"/console/endpoints\?tag=school$"))
     expect(page.locator("#results tbody tr[data-code] .tag", has_text="学校")).to_have_count(schools)
     page.reload()
     expect(page.get_by_test_id("total")).to_have_text(f"共 {schools} 个终端")
@@ -134,6 +134,14 @@ def test_logout(signed_in: SignedIn) -> None:
     expect(page).to_have_url(re.compile(r"/console/login$"))
     page.goto("/console/")
     expect(page).to_have_url(re.compile(r"/console/login\?next="))
+
+
+def test_expired_session_during_a_filter_goes_to_login(signed_in: SignedIn) -> None:
+    page = signed_in(Role.propagandist, "/console/endpoints?tag=river")
+    page.context.clear_cookies()
+    page.get_by_test_id("filter-status").select_option(label="在线")
+    expect(page).to_have_url(re.compile(r"/console/login\?next=%2Fconsole%2Fendpoints%3Ftag%3Driver"))
+    expect(page.locator("input[name=username]")).to_be_visible()
 
 
 def test_screenshots(page: Page, signed_in: SignedIn, screenshot_dir: Path) -> None:

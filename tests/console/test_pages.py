@@ -183,6 +183,7 @@ def test_htmx_filter_returns_only_the_results_fragment(sign_in: SignIn, users: d
     assert "共 12 个终端" in response.text
     assert response.text.count("在线</span>") == 12
     assert response.headers["vary"] == "HX-Request"
+    assert response.headers["HX-Push-Url"] == "/console/endpoints?status=online"
 
 
 def test_last_seen_is_shown_in_shanghai_time(
