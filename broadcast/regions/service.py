@@ -53,6 +53,27 @@ def _forbid_village(village: Village) -> Forbidden:
     )
 
 
+def _audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    code: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    entity_type = action.split(".")[0]
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=code,
+        before=before,
+        after=after,
+    )
+
+
 # Towns ----------------------------------------------------------------------------------------
 
 
@@ -95,14 +116,7 @@ def create_town(session: Session, *, data: TownCreate, actor: Actor) -> Town:
     town = Town.model_validate(data)
     session.add(town)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="town.create",
-        entity_type="town",
-        entity_id=town.code,
-        after=audit.snapshot(town),
-    )
+    _audit(session, actor, "town.create", town.code, after=audit.snapshot(town))
     return town
 
 
@@ -113,15 +127,7 @@ def update_town(session: Session, *, town: Town, data: TownUpdate, actor: Actor)
     town.updated_at = utc_now()
     session.add(town)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="town.update",
-        entity_type="town",
-        entity_id=town.code,
-        before=before,
-        after=audit.snapshot(town),
-    )
+    _audit(session, actor, "town.update", town.code, before=before, after=audit.snapshot(town))
     return town
 
 
@@ -135,9 +141,7 @@ def delete_town(session: Session, *, town: Town, actor: Actor) -> None:
     before = audit.snapshot(town)
     session.delete(town)
     session.flush()
-    audit.record(
-        session, actor=actor, action="town.delete", entity_type="town", entity_id=town.code, before=before
-    )
+    _audit(session, actor, "town.delete", town.code, before=before)
 
 
 # Villages -------------------------------------------------------------------------------------
@@ -195,14 +199,7 @@ def create_village(session: Session, *, data: VillageCreate, actor: Actor) -> Vi
     village = Village(code=data.code, name=data.name, kind=data.kind, town_id=town.id or 0)
     session.add(village)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="village.create",
-        entity_type="village",
-        entity_id=village.code,
-        after=_village_snapshot(session, village),
-    )
+    _audit(session, actor, "village.create", village.code, after=_village_snapshot(session, village))
     return village
 
 
@@ -214,12 +211,11 @@ def update_village(session: Session, *, village: Village, data: VillageUpdate, a
     village.updated_at = utc_now()
     session.add(village)
     session.flush()
-    audit.record(
+    _audit(
         session,
-        actor=actor,
-        action="village.update",
-        entity_type="village",
-        entity_id=village.code,
+        actor,
+        "village.update",
+        village.code,
         before=before,
         after=_village_snapshot(session, village),
     )
@@ -236,14 +232,7 @@ def delete_village(session: Session, *, village: Village, actor: Actor) -> None:
     before = _village_snapshot(session, village)
     session.delete(village)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="village.delete",
-        entity_type="village",
-        entity_id=village.code,
-        before=before,
-    )
+    _audit(session, actor, "village.delete", village.code, before=before)
 
 
 # Endpoints ------------------------------------------------------------------------------------
@@ -377,14 +366,7 @@ def create_endpoint(session: Session, *, data: EndpointCreate, actor: Actor) -> 
     session.flush()
     _set_tags(session, endpoint, data.tags)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="endpoint.create",
-        entity_type="endpoint",
-        entity_id=endpoint.code,
-        after=endpoint_snapshot(session, endpoint),
-    )
+    _audit(session, actor, "endpoint.create", endpoint.code, after=endpoint_snapshot(session, endpoint))
     return endpoint
 
 
@@ -400,12 +382,11 @@ def update_endpoint(session: Session, *, endpoint: Endpoint, data: EndpointUpdat
     endpoint.updated_at = utc_now()
     session.add(endpoint)
     session.flush()
-    audit.record(
+    _audit(
         session,
-        actor=actor,
-        action="endpoint.update",
-        entity_type="endpoint",
-        entity_id=endpoint.code,
+        actor,
+        "endpoint.update",
+        endpoint.code,
         before=before,
         after=endpoint_snapshot(session, endpoint),
     )
@@ -417,11 +398,4 @@ def delete_endpoint(session: Session, *, endpoint: Endpoint, actor: Actor) -> No
     before = endpoint_snapshot(session, endpoint)
     session.delete(endpoint)
     session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="endpoint.delete",
-        entity_type="endpoint",
-        entity_id=endpoint.code,
-        before=before,
-    )
+    _audit(session, actor, "endpoint.delete", endpoint.code, before=before)
