@@ -54,8 +54,8 @@ DEFAULT_TIMEOUT_S = 600.0
 LOUDNORM_MIN_LINEAR_S = 3.5
 SILENCE_LUFS = -70.0
 # Head room kept below the true-peak ceiling for the limiter, since MP3 encoding overshoots.
-LIMITER_MARGIN_DB = 1.0
-CORRECTION_TOLERANCE_LU = 0.3
+LIMITER_MARGIN_DB = 0.5
+CORRECTION_TOLERANCE_LU = 0.5
 _BASE = (FFMPEG, "-nostdin", "-hide_banner", "-protocol_whitelist", "file,pipe")
 _JSON_BLOCK = re.compile(r"\{[^{}]*\}", re.DOTALL)
 
@@ -336,17 +336,17 @@ def _encode(source: Path, dest: Path, audio_filter: str, *, settings: Settings, 
 
 def to_house_format(
     source: Path, dest: Path, *, settings: Settings, max_duration_s: float | None = None
-) -> None:
+) -> Loudness:
     """Decode ``source`` (any format ffmpeg reads) and write the normalised house format to ``dest``.
 
-    ``max_duration_s`` cuts the output, so a file whose header lies about its length cannot
-    make the encoder run for hours.
+    Returns the loudness of what was written (measured, not assumed). ``max_duration_s`` cuts
+    the input, so a file whose header lies about its length cannot make ffmpeg run for hours.
     """
     timeout = settings.ffmpeg_timeout_s
     measured = _analyse(source, settings=settings, timeout_s=timeout, max_s=max_duration_s)
     if measured.is_silent:
         _encode(source, dest, "anull", settings=settings, max_s=max_duration_s)
-        return
+        return measured
     duration_ms = probe(source, timeout_s=timeout).duration_ms or 0
     gain = settings.loudness_target_lufs - measured.integrated_lufs
     if _linear_possible(measured, duration_ms / 1000, settings):
@@ -355,8 +355,10 @@ def to_house_format(
         _encode(source, dest, _gain_limiter_filter(gain, settings), settings=settings, max_s=max_duration_s)
     result = _analyse(dest, settings=settings, timeout_s=timeout)
     error = settings.loudness_target_lufs - result.integrated_lufs
-    if abs(error) > CORRECTION_TOLERANCE_LU or result.true_peak_dbtp > settings.true_peak_max_dbtp:
-        # The limiter shaved off loudness (or the encoder overshot): one corrected pass from the
-        # source, never from the already-encoded MP3, so there is no generation loss.
-        corrected = _gain_limiter_filter(gain + error, settings)
-        _encode(source, dest, corrected, settings=settings, max_s=max_duration_s)
+    if abs(error) <= CORRECTION_TOLERANCE_LU and result.true_peak_dbtp <= settings.true_peak_max_dbtp:
+        return result
+    # The limiter shaved off loudness (or the encoder overshot): one corrected pass from the
+    # source, never from the already-encoded MP3, so there is no generation loss.
+    corrected = _gain_limiter_filter(gain + error, settings)
+    _encode(source, dest, corrected, settings=settings, max_s=max_duration_s)
+    return _analyse(dest, settings=settings, timeout_s=timeout)

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from broadcast.clock import utc_now
 from broadcast.config import Settings
-from broadcast.content.audio import HOUSE_CODEC, Probe, measure_loudness, probe, to_house_format
+from broadcast.content.audio import HOUSE_CODEC, Probe, probe, to_house_format
 from broadcast.content.models import AudioBlob
 
 SUFFIX = ".mp3"
@@ -115,11 +115,10 @@ def ingest_audio(
     decode ``source``; nothing is stored then.
     """
     with store.temp_path() as temp:
-        to_house_format(source, temp, settings=settings, max_duration_s=max_duration_s)
+        loudness = to_house_format(source, temp, settings=settings, max_duration_s=max_duration_s)
         info = probe(temp, timeout_s=settings.ffmpeg_timeout_s)
         if validate is not None:
             validate(info)
-        loudness = measure_loudness(temp, timeout_s=settings.ffmpeg_timeout_s)
         size = temp.stat().st_size
         sha256 = store.put(temp)
     existing = session.get(AudioBlob, sha256)

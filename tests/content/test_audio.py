@@ -27,7 +27,7 @@ def assert_house_format(path: Path, settings: Settings, *, seconds: float) -> No
     assert loudness.true_peak_dbtp <= settings.true_peak_max_dbtp + TP_TOLERANCE_DB
 
 
-@pytest.mark.parametrize("seconds", [1, 2, 3, 5])
+@pytest.mark.parametrize("seconds", [1, 3, 5])
 def test_short_inputs_hit_the_target_although_loudnorm_cannot_run_linear(
     tmp_path: Path, settings: Settings, seconds: int
 ) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -127,6 +129,10 @@ def _video(tmp_path: Path) -> Path:
     return path
 
 
+def _six_hours(tmp_path: Path) -> Path:
+    return make_six_hours(tmp_path / "six.mp3")
+
+
 def _aiff(tmp_path: Path) -> Path:
     return make_speech(tmp_path / "rec.mp3", seconds=1, codec=("-f", "aiff"))
 
@@ -138,7 +144,7 @@ def _aiff(tmp_path: Path) -> Path:
         (_empty, 422, "空的"),
         (_truncated, 422, "文件不完整"),
         (_broken_tail, 422, "无法完整解码"),
-        (make_six_hours, 422, "录音过长"),
+        (_six_hours, 422, "录音过长"),
         (_video, 415, "包含视频"),
         (_aiff, 415, "不支持的文件格式 aiff"),
     ],
@@ -150,23 +156,19 @@ def test_bad_input_is_a_precise_4xx_and_stores_nothing(
     lite_session: Session,
     settings: Settings,
     tmp_path: Path,
-    make: object,
+    make: Callable[[Path], Path],
     status: int,
     says: str,
 ) -> None:
-    path = make(tmp_path / "six.mp3") if make is make_six_hours else make(tmp_path)  # type: ignore[operator]
-    code, body = upload(lite_client, lite_headers[Role.propagandist], path)
+    code, body = upload(lite_client, lite_headers[Role.propagandist], make(tmp_path))
     assert code == status, body
     assert says in body["error"]["message"]  # type: ignore[index]
     assert_nothing_stored(lite_session, settings)
 
 
 def test_too_large_is_413_and_stores_nothing(
-    lite_app: object, lite_headers: Headers, lite_session: Session, settings: Settings, tmp_path: Path
+    lite_app: FastAPI, lite_headers: Headers, lite_session: Session, settings: Settings, tmp_path: Path
 ) -> None:
-    from fastapi import FastAPI
-
-    assert isinstance(lite_app, FastAPI)
     lite_app.state.settings = settings.model_copy(update={"clip_max_bytes": 100_000})
     big = make_speech(tmp_path / "big.wav", seconds=3)
     with TestClient(lite_app) as client:
