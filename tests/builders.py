@@ -36,7 +36,8 @@ def scope_user(session: Session, user: User, villages: list[Village]) -> None:
 
 
 def make_town(session: Session, *, name: str | None = None, code: str | None = None) -> Town:
-    n = next(_counter)
+    # Codes have a fixed width; tables are emptied after each test, so wrapping is safe.
+    n = next(_counter) % 1000
     town = Town(code=code or f"430181{n:03d}", name=name or f"测试镇{n}")
     session.add(town)
     session.flush()
@@ -46,7 +47,7 @@ def make_town(session: Session, *, name: str | None = None, code: str | None = N
 def make_village(
     session: Session, *, town: Town, name: str | None = None, code: str | None = None
 ) -> Village:
-    n = next(_counter)
+    n = next(_counter) % 1000
     village = Village(code=code or f"{town.code}{n:03d}", name=name or f"测试村{n}", town_id=town.id or 0)
     session.add(village)
     session.flush()

@@ -12,6 +12,7 @@ import re
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from broadcast.auth.models import Role
 
@@ -31,7 +32,65 @@ MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     ("GET", "/api/v1/users/{user_id}"): ADMIN,
     ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
     ("GET", "/api/v1/audit"): ADMIN,
+    # the city: everyone reads (a village admin only her villages), admins write
+    ("GET", "/api/v1/towns"): ANY,
+    ("POST", "/api/v1/towns"): ADMIN,
+    ("GET", "/api/v1/towns/{code}"): ANY,
+    ("PATCH", "/api/v1/towns/{code}"): ADMIN,
+    ("DELETE", "/api/v1/towns/{code}"): ADMIN,
+    ("GET", "/api/v1/villages"): ANY,
+    ("POST", "/api/v1/villages"): ADMIN,
+    ("GET", "/api/v1/villages/{code}"): ANY,
+    ("PATCH", "/api/v1/villages/{code}"): ADMIN,
+    ("DELETE", "/api/v1/villages/{code}"): ADMIN,
+    ("GET", "/api/v1/endpoints"): ANY,
+    ("POST", "/api/v1/endpoints"): ADMIN,
+    ("GET", "/api/v1/endpoints/export"): ANY,
+    ("POST", "/api/v1/endpoints/import"): ADMIN,
+    ("GET", "/api/v1/endpoints/{code}"): ANY,
+    ("PATCH", "/api/v1/endpoints/{code}"): ADMIN,
+    ("DELETE", "/api/v1/endpoints/{code}"): ADMIN,
+    ("GET", "/api/v1/endpoints/{code}/tokens"): ADMIN,
+    ("POST", "/api/v1/endpoints/{code}/tokens"): ADMIN,
+    ("DELETE", "/api/v1/endpoints/{code}/tokens/{token_id}"): ADMIN,
+    # targets: the people who send things
+    ("POST", "/api/v1/targets/preview"): STAFF,
+    ("GET", "/api/v1/groups"): STAFF,
+    ("POST", "/api/v1/groups"): STAFF,
+    ("GET", "/api/v1/groups/{group_id}"): STAFF,
+    ("PATCH", "/api/v1/groups/{group_id}"): STAFF,
+    ("DELETE", "/api/v1/groups/{group_id}"): STAFF,
+    # content: propaganda staff
+    ("GET", "/api/v1/clips"): CONTENT,
+    ("POST", "/api/v1/clips"): CONTENT,
+    ("GET", "/api/v1/clips/{clip_id}"): CONTENT,
+    ("PATCH", "/api/v1/clips/{clip_id}"): CONTENT,
+    ("DELETE", "/api/v1/clips/{clip_id}"): CONTENT,
+    ("GET", "/api/v1/chimes"): CONTENT,
+    ("GET", "/api/v1/audio/{sha256}"): ANY,
+    ("GET", "/api/v1/tts/engines"): CONTENT,
+    ("GET", "/api/v1/bulletins"): CONTENT,
+    ("POST", "/api/v1/bulletins"): CONTENT,
+    ("GET", "/api/v1/bulletins/{bulletin_id}"): CONTENT,
+    ("PATCH", "/api/v1/bulletins/{bulletin_id}"): CONTENT,
+    ("DELETE", "/api/v1/bulletins/{bulletin_id}"): CONTENT,
+    ("POST", "/api/v1/bulletins/{bulletin_id}/preview"): CONTENT,
+    ("GET", "/api/v1/playlists"): CONTENT,
+    ("POST", "/api/v1/playlists"): CONTENT,
+    ("GET", "/api/v1/playlists/{playlist_id}"): CONTENT,
+    ("DELETE", "/api/v1/playlists/{playlist_id}"): CONTENT,
+    ("GET", "/api/v1/playlists/{playlist_id}/revisions"): CONTENT,
+    ("POST", "/api/v1/playlists/{playlist_id}/revisions"): CONTENT,
+    ("GET", "/api/v1/playlists/{playlist_id}/revisions/{number}"): CONTENT,
+    ("POST", "/api/v1/playlists/{playlist_id}/revisions/{number}/renders"): CONTENT,
+    ("GET", "/api/v1/renders/{render_id}"): CONTENT,
 }
+
+
+@pytest.fixture
+def engine(sqlite_engine: Engine) -> Engine:
+    """Authorization does not depend on the SQL dialect: one database is enough here."""
+    return sqlite_engine
 
 
 def _api_routes(app: FastAPI) -> set[tuple[str, str]]:
