@@ -146,7 +146,7 @@ def probe(path: Path, *, timeout_s: float) -> Probe:
         "format=format_name,duration:stream=codec_type,codec_name,sample_rate,channels",
         "-of",
         "json",
-        str(path),
+        _file_url(path),
     ]
     result = run(argv, timeout_s=timeout_s)
     if result.returncode != 0:
@@ -172,6 +172,11 @@ def probe(path: Path, *, timeout_s: float) -> Probe:
         streams=streams,
         duration_estimated="Estimating duration from bitrate" in result.stderr,
     )
+
+
+def _file_url(path: Path) -> str:
+    """An explicit ``file:`` URL, so a name like ``http:x`` or ``-y`` is never read as anything else."""
+    return f"file:{path.absolute()}"
 
 
 def _tail(stderr: str, lines: int = 6) -> str:
@@ -206,7 +211,7 @@ def _analyse(
         "-loglevel",
         "level+info",
         "-i",
-        str(path),
+        _file_url(path),
         *_limit(max_s),
         "-map",
         "0:a:0",
@@ -296,7 +301,7 @@ def _encode(source: Path, dest: Path, audio_filter: str, *, settings: Settings, 
         "error",
         "-y",
         "-i",
-        str(source),
+        _file_url(source),
         *_limit(max_s),
         "-map",
         "0:a:0",
@@ -323,7 +328,7 @@ def _encode(source: Path, dest: Path, audio_filter: str, *, settings: Settings, 
         "+bitexact",
         "-f",
         "mp3",
-        str(dest),
+        _file_url(dest),
     ]
     result = run(argv, timeout_s=settings.ffmpeg_timeout_s)
     if result.returncode != 0:
