@@ -49,8 +49,9 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from functools import lru_cache
 from itertools import pairwise
 
 from broadcast.scheduling.recurrence import (
@@ -115,16 +116,22 @@ class QuietHours:
     def __str__(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
-    def around(self, day: date, tz: tzinfo) -> list[Interval]:
+    def around(self, day: date, tz: tzinfo) -> tuple[Interval, ...]:
         """The quiet intervals that touch ``day`` (from the evening before to the next morning)."""
-        if self.start == self.end:
-            return []
-        spans = []
-        for offset in (-1, 0, 1):
-            first = day + timedelta(days=offset)
-            last = first if self.start < self.end else first + timedelta(days=1)
-            spans.append((datetime.combine(first, self.start, tz), datetime.combine(last, self.end, tz)))
-        return spans
+        return _quiet_spans(self, day, tz)
+
+
+@lru_cache(maxsize=4096)
+def _quiet_spans(quiet: QuietHours, day: date, tz: tzinfo) -> tuple[Interval, ...]:
+    if quiet.start == quiet.end:
+        return ()
+    spans = []
+    for offset in (-1, 0, 1):
+        first = day + timedelta(days=offset)
+        last = first if quiet.start < quiet.end else first + timedelta(days=1)
+        start, end = datetime.combine(first, quiet.start, tz), datetime.combine(last, quiet.end, tz)
+        spans.append((start.astimezone(UTC), end.astimezone(UTC)))  # UTC: same-zone comparisons are cheap
+    return tuple(spans)
 
 
 CITY_QUIET_HOURS = QuietHours(time(22), time(6))
@@ -239,10 +246,7 @@ class _Candidate:
     day: date
     window: BroadcastWindow
     window_end: datetime
-
-    @property
-    def end(self) -> datetime:
-        return self.occurrence + timedelta(milliseconds=self.campaign.duration_ms)
+    end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,7 +382,8 @@ def _prepare(spec: CampaignSpec, *, window_start: datetime, window_end: datetime
             text = f"{_hm(at, tz)} 开始、时长 {_length(spec.duration_ms)} 的节目会超出播出时段 {window}。"
             drops.append((at, DropReason.OUTSIDE_WINDOWS, text))
         else:
-            candidates.append(_Candidate(spec, at, day, window, window.on(day, tz)[1]))
+            window_end = window.on(day, tz)[1].astimezone(UTC)
+            candidates.append(_Candidate(spec, at, day, window, window_end, at + duration))
     return _Prepared(tuple(candidates), tuple(drops))
 
 

@@ -346,18 +346,21 @@ def _check_int(parts: Mapping[str, str], name: str, limit: int) -> None:
 def _build_rule(text: str, parts: Mapping[str, str], dtstart: datetime) -> RRule:
     # WKST defaults to MO in RFC 5545, but to the process-global calendar.firstweekday() in dateutil.
     source = text if "WKST" in parts else f"{text};WKST=MO"
+    until = _until(parts)
     try:
         rule = rrulestr(f"RRULE:{source}", dtstart=dtstart)
     except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
         raise RecurrenceError(f"RRULE 无效：{text}（{exc}）。") from exc
     assert isinstance(rule, RRule)
-    until = _until(parts)
     if until is not None and until < dtstart:
         raise RecurrenceError(
             f"UNTIL {until.isoformat()} 早于 DTSTART {dtstart.astimezone(UTC).isoformat()}，该规则不会播出。"
         )
     if not _productive(rule, dtstart, until):
-        raise RecurrenceError(f"RRULE {text} 不会产生任何播出时间（例如 2 月 30 日），请检查各 BY 条件。")
+        raise RecurrenceError(
+            f"RRULE {text} 不会产生任何播出时间（例如 2 月 30 日，或 UNTIL 之前没有符合条件的日子），"
+            "请检查各 BY 条件和 UNTIL。"
+        )
     return rule
 
 
