@@ -3,13 +3,13 @@
 The campaign tables, API, materialization and scheduler process build on these modules.
 """
 
+from broadcast.scheduling.classes import ClassPlan, class_id_for, classify, plan_classes
 from broadcast.scheduling.compiler import (
     CITY_QUIET_HOURS,
     BroadcastWindow,
     CampaignSpec,
     CampaignSpecError,
     ClassId,
-    ClassPlan,
     ClassRundown,
     Drop,
     DropReason,
@@ -17,11 +17,8 @@ from broadcast.scheduling.compiler import (
     Rundowns,
     Slot,
     SlotKey,
-    class_id_for,
-    classify,
     compile_rundowns,
     local_days,
-    plan_classes,
 )
 from broadcast.scheduling.explain import Collision, Explanation, conflict_report, explain_day
 from broadcast.scheduling.presets import daily_at, describe, every_n_days, on_dates, parse_times, weekdays_at
