@@ -183,10 +183,10 @@ def expand_detailed(rule: Recurrence, *, window_start: datetime, window_end: dat
 
 
 def _rule_candidates(rule: Recurrence, lo: datetime, hi: datetime) -> Iterator[datetime]:
-    """Local-time occurrences of the RRULE around [lo, hi), with a margin wider than any DST jump."""
+    """Local-time occurrences of the RRULE around [lo, hi), widened by any UTC-offset change nearby."""
     if rule._rule is None:
         return
-    margin = timedelta(hours=6)
+    margin = _offset_spread(rule.tz, lo, hi)
     if "COUNT" in rule.parts:
         for at in rule._rule:
             if at >= hi + margin:
@@ -210,6 +210,13 @@ def _fast_forward(rule: Recurrence, base: RRule, lo: datetime, hi: datetime) -> 
     start = _advance(freq, _period_start(freq, first, wkst), steps * interval)
     kwargs: dict[str, Any] = _explicit_defaults(rule.parts, freq, rule.dtstart)
     return base.replace(dtstart=start.replace(tzinfo=rule.tz), until=until, **kwargs)
+
+
+def _offset_spread(tz: tzinfo, lo: datetime, hi: datetime) -> timedelta:
+    """How far wall time and instant order can disagree near the window (zero without DST)."""
+    day = timedelta(days=1)
+    offsets = [moment.astimezone(tz).utcoffset() or timedelta(0) for moment in (lo - day, lo, hi, hi + day)]
+    return max(offsets) - min(offsets)
 
 
 def _period_index(freq: int, at: datetime, wkst: int) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time as clock
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.rrule import rrulestr
@@ -187,3 +188,21 @@ def test_splitting_the_window_gives_the_same_union(
 def test_fast_forward_equals_naive_expansion(rule: Recurrence, window: tuple[datetime, datetime]) -> None:
     start, end = window
     assert expand(rule, window_start=start, window_end=end) == naive_expand(rule, start, end)
+
+
+@pytest.mark.parametrize("day", [date(2026, 3, 8), date(2026, 11, 1)])
+def test_windows_at_dst_changes_match_naive_expansion(day: date) -> None:
+    new_york = ZoneInfo("America/New_York")
+    rule = Recurrence(
+        dtstart=datetime(2025, 12, 1, 1, 30, tzinfo=new_york), rrule="FREQ=DAILY;BYHOUR=1,2,3;BYMINUTE=30"
+    )
+    origin = datetime.combine(day, time(0), new_york).astimezone(UTC) - timedelta(hours=2)
+    for quarter in range(0, 24):
+        start = origin + timedelta(minutes=15 * quarter)
+        for hours in (1, 3):
+            end = start + timedelta(hours=hours)
+            assert expand(rule, window_start=start, window_end=end) == naive_expand(rule, start, end)
+    spring = expand(rule, window_start=origin, window_end=origin + timedelta(days=1))
+    local_hours = [moment.astimezone(new_york).hour for moment in spring]
+    # 02:30 does not exist in March (ignored, RFC 5545 §3.3.10); 01:30 in November is its first instance.
+    assert local_hours == ([1, 3] if day.month == 3 else [1, 2, 3])
