@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     bulletin_max_chars: int = 2000
     render_workers: int = 1
 
+    # Scheduling: the city's quiet hours (villages may override) and how far ahead rundowns go.
+    quiet_hours: str = "22:00-06:00"
+    rundown_horizon_h: int = 48
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def effective_database_url(self) -> str:

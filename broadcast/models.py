@@ -5,5 +5,13 @@ from broadcast.content import models as content_models
 from broadcast.db import metadata
 from broadcast.playlists import models as playlists_models
 from broadcast.regions import models as regions_models
+from broadcast.scheduling import models as scheduling_models
 
-__all__ = ["auth_models", "content_models", "metadata", "playlists_models", "regions_models"]
+__all__ = [
+    "auth_models",
+    "content_models",
+    "metadata",
+    "playlists_models",
+    "regions_models",
+    "scheduling_models",
+]
