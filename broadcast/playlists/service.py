@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcast.auth import audit
@@ -169,13 +170,20 @@ def create_revision(
 
 
 def delete_playlist(session: Session, *, playlist: Playlist, actor: Actor) -> None:
-    """Revisions, their items and renders go with it (ON DELETE CASCADE)."""
+    """Revisions, their items and renders go with it (ON DELETE CASCADE); campaigns and planned
+    slots hold on to their revisions (RESTRICT), so a playlist in use cannot be deleted."""
     before = {
         **(audit.snapshot(playlist) or {}),
         "revisions": len(list_revisions(session, playlist=playlist)),
     }
-    session.delete(playlist)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.delete(playlist)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"节目单“{playlist.name}”正被宣传计划或已排定的播出时段使用，不能删除：请先停用并删除相关宣传计划",
+            details={"playlist_id": playlist.id},
+        ) from exc
     audit.record(
         session,
         actor=actor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlmodel import Session, select
 
 from broadcast.auth.models import AuditEntry, Role, User
 from broadcast.playlists.models import Playlist, PlaylistItem, PlaylistRevision
+from broadcast.scheduling.models import Campaign
 from tests.playlists.conftest import make_bulletin, make_chime, make_clip, playlist_body
 
 Headers = dict[Role, dict[str, str]]
@@ -199,3 +201,29 @@ def test_delete_cascades_and_frees_the_clip(
         is not None
     )
     assert client.delete(f"/api/v1/playlists/{pid}", headers=headers[Role.propagandist]).status_code == 404
+
+
+def test_a_playlist_a_campaign_uses_cannot_be_deleted(
+    client: TestClient, headers: Headers, refs: dict[str, int], session: Session
+) -> None:
+    created = create(client, headers, playlist_body(items(refs), name="计划在用"))
+    campaign = Campaign(
+        key="spring-fire",
+        name="春季防火",
+        playlist_id=created["id"],
+        revision_id=created["revision"]["id"],
+        season_start=date(2026, 3, 1),
+        season_end=date(2026, 5, 31),
+        dtstart=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    session.add(campaign)
+    session.commit()
+
+    response = client.delete(f"/api/v1/playlists/{created['id']}", headers=headers[Role.propagandist])
+
+    assert response.status_code == 409
+    assert "计划在用" in response.json()["error"]["message"]
+    session.expire_all()
+    assert session.get(Playlist, created["id"]) is not None
+    assert len(session.exec(select(PlaylistItem)).all()) == 4
+    assert session.exec(select(AuditEntry).where(AuditEntry.action == "playlist.delete")).all() == []
