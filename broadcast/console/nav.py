@@ -20,10 +20,14 @@ class Section:
 
 
 EVERYONE = frozenset(Role)
+CONTENT_STAFF = frozenset({Role.propagandist, Role.admin})
 
 SECTIONS: list[Section] = [
     Section(key="dashboard", title="概览", url="/console/", roles=EVERYONE),
     Section(key="endpoints", title="终端", url="/console/endpoints", roles=EVERYONE),
+    Section(key="library", title="素材库", url="/console/library", roles=CONTENT_STAFF),
+    Section(key="bulletins", title="文字稿", url="/console/bulletins", roles=CONTENT_STAFF),
+    Section(key="playlists", title="节目单", url="/console/playlists", roles=CONTENT_STAFF),
 ]
 
 

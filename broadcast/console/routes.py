@@ -10,7 +10,10 @@ from starlette.responses import RedirectResponse, Response
 
 from broadcast.auth import service as auth_service
 from broadcast.auth.models import User
+from broadcast.console import bulletins as bulletin_pages
 from broadcast.console import endpoints as endpoint_pages
+from broadcast.console import library as library_pages
+from broadcast.console import playlists as playlist_pages
 from broadcast.console.access import (
     LOGIN_URL,
     clear_access_cookie,
@@ -141,6 +144,10 @@ def village_options(
 ) -> Response:
     groups = endpoint_pages.village_groups(session, scope=village_scope(session, user), town=town)
     return render(request, "_village_select.html", user=user, village_groups=groups, selected_village="")
+
+
+for content_router in (library_pages.router, bulletin_pages.router, playlist_pages.router):
+    router.include_router(content_router)
 
 
 def mount_console(app: FastAPI) -> None:
