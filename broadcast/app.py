@@ -19,6 +19,7 @@ from broadcast.db import backend_name, make_engine, transaction
 from broadcast.deps import reject_unknown_query
 from broadcast.errors import install_handlers
 from broadcast.health import router as health_router
+from broadcast.playlists.jobs import start_render_workers, stop_render_workers
 from broadcast.playlists.routes import router as playlists_router
 from broadcast.regions.routes import router as regions_router
 from broadcast.targets.routes import router as targets_router
@@ -62,7 +63,12 @@ def create_app(
             migrations.upgrade(engine)
             with transaction(engine) as session:
                 ensure_bootstrap_admin(session, settings=settings)
-        yield
+        if settings.render_workers > 0:
+            start_render_workers(app)
+        try:
+            yield
+        finally:
+            stop_render_workers(app)
 
     app = FastAPI(
         title="broadcast 应急云广播调度",

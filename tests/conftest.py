@@ -95,6 +95,7 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key=TEST_SECRET,
         login_max_failures=5,
+        render_workers=0,
     )
 
 

@@ -165,6 +165,9 @@ class RenderWorkers:
 
 def start_render_workers(app: FastAPI) -> RenderWorkers:
     """Start ``settings.render_workers`` threads for this app; call from the app's lifespan."""
+    running: RenderWorkers | None = getattr(app.state, "render_workers", None)
+    if running is not None:
+        return running
     settings: Settings = app.state.settings
     # A render takes a few ffmpeg passes, each bounded by ffmpeg_timeout_s.
     requeue_stale(app.state.engine, older_than=timedelta(seconds=6 * settings.ffmpeg_timeout_s))
