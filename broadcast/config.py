@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     quiet_hours: str = "22:00-06:00"
     rundown_horizon_h: int = 48
 
+    # Devices: presence, signatures and the gateway (see docs/device-protocol.md).
+    device_offline_after_s: int = 60
+    device_ping_interval_s: int = 20
+    signature_ttl_s: int = 3600
+    gateway_queue_size: int = 256
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def effective_database_url(self) -> str:

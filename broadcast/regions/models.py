@@ -88,6 +88,8 @@ class Endpoint(Timestamped, table=True):
     status: EndpointStatus = enum_field(EndpointStatus, EndpointStatus.offline, index=True)
     last_seen_at: datetime | None = None
     volume: int = Field(default=80, ge=0, le=100)
+    address: str | None = Field(default=None, max_length=64, description="last connection's address")
+    firmware: str | None = Field(default=None, max_length=64)
 
 
 class EndpointTag(SQLModel, table=True):

@@ -1,0 +1,86 @@
+"""Device-facing state: signing keys, sequence counters, presence history and play events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from broadcast.clock import utc_now
+from broadcast.models_base import enum_field
+
+
+class SigningKey(SQLModel, table=True):
+    """An Ed25519 key pair. The private half is encrypted with a key derived from the secret key.
+
+    One key is active (signs); retired keys stay published for verification until they expire.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("kid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kid: str = Field(max_length=32)
+    public_key: str = Field(max_length=64, description="raw 32 bytes, base64url")
+    private_key_encrypted: str = Field(max_length=255)
+    active: bool = Field(default=False, index=True)
+    created_at: datetime = Field(default_factory=utc_now)
+    retired_at: datetime | None = None
+
+
+class Counter(SQLModel, table=True):
+    """A named monotonic counter (message sequence numbers) shared by every server process."""
+
+    __tablename__ = "counters"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class PresenceState(StrEnum):
+    online = "online"
+    offline = "offline"
+
+
+class PresenceEvent(SQLModel, table=True):
+    """A change of an endpoint's connection state: lets reports tell 'offline' from 'silent'."""
+
+    __tablename__ = "presence_events"
+    __table_args__ = (Index("ix_presence_events_endpoint_at", "endpoint_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="endpoints.id", ondelete="CASCADE")
+    state: PresenceState = enum_field(PresenceState)
+    at: datetime = Field(default_factory=utc_now, index=True)
+    address: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=64)
+
+
+class PlayEventType(StrEnum):
+    started = "started"
+    completed = "completed"
+    interrupted = "interrupted"
+    failed = "failed"
+
+
+class PlayEvent(SQLModel, table=True):
+    """What an endpoint reports it played. ``event_id`` is the device's own id: retries dedupe."""
+
+    __tablename__ = "play_events"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_play_events_endpoint_occurred", "endpoint_id", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="endpoints.id", ondelete="CASCADE")
+    event_id: str = Field(max_length=64)
+    type: PlayEventType = enum_field(PlayEventType, index=True)
+    slot_id: int | None = Field(default=None, foreign_key="rundown_slots.id", index=True, ondelete="SET NULL")
+    program_sha256: str | None = Field(default=None, max_length=64)
+    position_ms: int | None = None
+    reason: str | None = Field(default=None, max_length=255)
+    occurred_at: datetime = Field(index=True)
+    received_at: datetime = Field(default_factory=utc_now)
