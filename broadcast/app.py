@@ -17,6 +17,9 @@ from broadcast.console.routes import mount_console
 from broadcast.content.routes import router as content_router
 from broadcast.db import backend_name, make_engine, transaction
 from broadcast.deps import reject_unknown_query
+from broadcast.dispatch.device_routes import router as device_router
+from broadcast.dispatch.gateway import router as gateway_router
+from broadcast.dispatch.runtime import start_dispatch, stop_dispatch
 from broadcast.errors import install_handlers
 from broadcast.health import router as health_router
 from broadcast.playlists.jobs import start_render_workers, stop_render_workers
@@ -65,9 +68,11 @@ def create_app(
                 ensure_bootstrap_admin(session, settings=settings)
         if settings.render_workers > 0:
             start_render_workers(app)
+        await start_dispatch(app)
         try:
             yield
         finally:
+            await stop_dispatch(app)
             stop_render_workers(app)
 
     app = FastAPI(
@@ -82,5 +87,7 @@ def create_app(
     app.state.broker = "redis" if settings.redis_url else "memory"
     install_handlers(app)
     app.include_router(api_router())
+    app.include_router(device_router)
+    app.include_router(gateway_router)
     mount_console(app)
     return app
