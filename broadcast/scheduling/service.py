@@ -19,7 +19,6 @@ from sqlmodel import Session, col, select
 
 from broadcast.auth import audit
 from broadcast.auth.audit import SYSTEM, Actor
-from broadcast.auth.models import User
 from broadcast.clock import utc_now
 from broadcast.errors import Conflict, Forbidden, Invalid, NotFound
 from broadcast.pagination import PageParams, paginate
@@ -40,7 +39,6 @@ from broadcast.scheduling.recurrence import SHANGHAI, Recurrence, Season
 from broadcast.scheduling.refresh import request_refresh
 from broadcast.scheduling.schemas import STATUS_NAMES, CampaignCreate, CampaignUpdate
 from broadcast.targets.schemas import Selector
-from broadcast.targets.service import count_reached
 
 PLAYING = frozenset({CampaignStatus.approved, CampaignStatus.active})
 _PLAYS_CHECK_DAYS = 400
@@ -286,22 +284,6 @@ def _audit(
     )
 
 
-def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    wanted = {user_id for user_id in ids if user_id is not None}
-    if not wanted:
-        return {}
-    rows = session.exec(select(User).where(col(User.id).in_(wanted))).all()
-    return {user.id or 0: user.display_name or user.username for user in rows}
-
-
-def reached_endpoints(session: Session, campaign: Campaign) -> tuple[int | None, str | None]:
-    """How many endpoints the stored selector reaches now, or why it cannot be evaluated."""
-    try:
-        return count_reached(session, selector=Selector.model_validate(campaign.selector)), None
-    except (Invalid, ValueError) as exc:
-        return None, getattr(exc, "message", str(exc))
-
-
 # ---- workflow ----
 
 _VERBS = {
@@ -357,14 +339,17 @@ def _status_on(campaign: Campaign, today: date) -> CampaignStatus:
     return _S.active if today <= campaign.season_end else _S.ended
 
 
-def _check_rendered(session: Session, campaign: Campaign) -> None:
-    if program_duration_ms(session, campaign.revision_id) is None:
+def require_rendered(session: Session, campaign: Campaign) -> int:
+    """The campaign's program length; 409 while its pinned revision has no finished render."""
+    duration = program_duration_ms(session, campaign.revision_id)
+    if duration is None:
         revision = session.get_one(PlaylistRevision, campaign.revision_id)
         playlist = session.get_one(Playlist, campaign.playlist_id)
         raise Conflict(
             f"节目单第 {revision.number} 版尚未生成节目，请先生成（节目单“{playlist.name}”），再提交审批。",
             details={"playlist_id": playlist.id, "revision": revision.number},
         )
+    return duration
 
 
 def _check_season_open(campaign: Campaign, today: date, action: str) -> None:
@@ -385,7 +370,7 @@ def submit_campaign(
 ) -> Campaign:
     """draft → submitted, once its program is rendered, its target reaches endpoints, its season open."""
     before = _require(campaign, {_S.draft}, "submit")
-    _check_rendered(session, campaign)
+    require_rendered(session, campaign)
     check_selector(session, Selector.model_validate(campaign.selector))
     _check_season_open(campaign, today or local_today(), "submit")
     campaign.submitted_by, campaign.submitted_at = actor.user_id, utc_now()
