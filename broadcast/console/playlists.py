@@ -24,7 +24,7 @@ from broadcast.content import chimes
 from broadcast.content import service as clips
 from broadcast.content.store import get_store
 from broadcast.deps import SessionDep, SettingsDep, village_scope
-from broadcast.errors import BroadcastError, Invalid
+from broadcast.errors import BroadcastError, Invalid, NotFound
 from broadcast.pagination import MAX_LIMIT, PageParams
 from broadcast.playlists import renders, service
 from broadcast.playlists.models import ItemKind, Playlist, PlaylistItem, Render, RenderStatus
@@ -219,7 +219,7 @@ def _history(session: Session, playlist: Playlist) -> list[dict[str, Any]]:
         {
             "revision": r,
             "author": authors.get(r.created_by or 0, "—"),
-            "items": len(service.items_of(session, r)),
+            "count": len(service.items_of(session, r)),
         }
         for r in reversed(revisions)
     ]
@@ -400,6 +400,18 @@ def view_revision(
     )
 
 
+def _place_name(session: Session, context: dict[str, Any]) -> str | None:
+    """The village or town a render was made for, by name (the context holds codes)."""
+    try:
+        if code := context.get("village"):
+            return regions.get_village_or_raise(session, code).name
+        if code := context.get("town"):
+            return regions.get_town_or_raise(session, code).name
+    except NotFound:
+        return str(code)
+    return None
+
+
 def _render_fragment(
     request: Request, session: Session, settings: Settings, *, user: User, result: Render | BroadcastError
 ) -> Response:
@@ -411,6 +423,7 @@ def _render_fragment(
         user=user,
         section=PLAYLISTS,
         render=renders.render_out(session, result),
+        place=_place_name(session, result.context),
         status_labels=STATUS_LABELS,
         kind_labels=KIND_LABELS,
         catalog=load_catalog(session, settings),
