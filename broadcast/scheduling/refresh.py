@@ -34,6 +34,7 @@ from broadcast.scheduling.models import Lease
 log = logging.getLogger(__name__)
 
 REFRESH_MARKER = "rundowns.refresh"
+MATERIALIZED_MARKER = "rundowns.materialized"
 _SESSION_FLAG = "broadcast.rundowns_refresh"
 _LISTENING = "broadcast.rundowns_refresh_listening"
 _REASON_MAX = 128
@@ -42,17 +43,37 @@ _wakeups: list[Callable[[], None]] = []
 _wakeups_lock = threading.Lock()
 
 
-def request_refresh(session: Session, *, reason: str, now: datetime | None = None) -> None:
-    """Ask for the rundowns to be re-materialized soon; durable with the caller's transaction."""
+def request_refresh(session: Session, *, reason: str, now: datetime | None = None, wake: bool = True) -> None:
+    """Ask for the rundowns to be re-materialized soon; durable with the caller's transaction.
+
+    ``wake=False`` only records the request (the scheduler uses it to retry a failed run on its
+    next poll instead of at once).
+    """
+    _upsert(session, REFRESH_MARKER, holder=reason[:_REASON_MAX], at=now or utc_now(), keep_time=True)
+    if wake:
+        session.info[_SESSION_FLAG] = True
+        _notify_after_commit(session)
+
+
+def mark_materialized(session: Session, *, at: datetime, through: datetime) -> None:
+    """Record the last materialization: when it ran and the end of the window it stored."""
+    _upsert(session, MATERIALIZED_MARKER, holder=at.isoformat(), at=through, keep_time=False)
+
+
+def materialized_through(session: Session) -> datetime | None:
+    """The end of the last materialized window (rows before it are stored), None before the first run."""
+    marker = session.get(Lease, MATERIALIZED_MARKER, populate_existing=True)
+    return None if marker is None else marker.expires_at
+
+
+def _upsert(session: Session, name: str, *, holder: str, at: datetime, keep_time: bool) -> None:
     table = Lease.__table__  # type: ignore[attr-defined]
-    values = {"name": REFRESH_MARKER, "holder": reason[:_REASON_MAX], "expires_at": now or utc_now()}
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.name], set_={"holder": stmt.excluded.holder})
-    session.execute(stmt)
-    session.info[_SESSION_FLAG] = True
-    _notify_after_commit(session)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table).values(name=name, holder=holder, expires_at=at)
+    changes = {"holder": stmt.excluded.holder}
+    if not keep_time:
+        changes["expires_at"] = stmt.excluded.expires_at
+    session.execute(stmt.on_conflict_do_update(index_elements=[table.c.name], set_=changes))
 
 
 def pending_refresh(session: Session) -> Lease | None:
