@@ -174,7 +174,9 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
         builders.scope_user(session, users[Role.village_admin], [villages["河口村"]])
         session.commit()
     # Browser tests share one address, so the rate limit must leave room for a few failures.
-    settings = Settings(data_dir=data_dir, secret_key=TEST_SECRET, login_max_failures=50)
+    settings = Settings(
+        data_dir=data_dir, audio_store_dir=data_dir / "store", secret_key=TEST_SECRET, login_max_failures=50
+    )
     app = create_app(settings, engine=engine, upgrade_db=False)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
