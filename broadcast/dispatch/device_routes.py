@@ -1,7 +1,80 @@
-"""Device-facing routes under /device/v1 (see docs/device-protocol.md)."""
+"""Device-facing routes under /device/v1 (see docs/device-protocol.md).
+
+The endpoint always comes from the device token (``DeviceDep``); no route takes an endpoint
+from the path, the query or the body.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(prefix="/device/v1")
+from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi.responses import FileResponse, JSONResponse
+
+from broadcast.clock import utc_now
+from broadcast.content.audio import HOUSE_MEDIA_TYPE
+from broadcast.content.service import etag_matches
+from broadcast.content.store import get_store
+from broadcast.deps import SessionDep, SettingsDep, reject_unknown_query
+from broadcast.dispatch import keys
+from broadcast.dispatch.device_auth import DeviceDep
+from broadcast.dispatch.device_schemas import EventBatch, EventsResult, PublicKeyOut, PublishedKeys
+from broadcast.dispatch.events import ingest_events, limit_body
+from broadcast.dispatch.rundown_doc import program_file_or_raise, signed_rundown
+
+router = APIRouter(prefix="/device/v1", tags=["devices"], dependencies=[Depends(reject_unknown_query)])
+
+IfNoneMatch = Annotated[str | None, Header()]
+
+
+@router.get("/keys", response_model=PublishedKeys)
+def published_keys(session: SessionDep, settings: SettingsDep) -> PublishedKeys:
+    """The public keys devices verify envelopes with (no authentication)."""
+    keys.ensure_active_key(session, settings=settings)
+    found = keys.published_keys(session, settings=settings, now=utc_now())
+    return PublishedKeys(keys=[PublicKeyOut.model_validate(key, from_attributes=True) for key in found])
+
+
+@router.get(
+    "/rundown",
+    responses={304: {"description": "未变化（If-None-Match 与 ETag 相同）"}},
+)
+def get_rundown(
+    session: SessionDep, settings: SettingsDep, endpoint: DeviceDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    """This device's signed rundown for the next hours; 304 when unchanged."""
+    etag, envelope = signed_rundown(
+        session, endpoint=endpoint, settings=settings, if_none_match=if_none_match, now=utc_now()
+    )
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if envelope is None:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return JSONResponse(envelope, headers=headers)
+
+
+@router.get(
+    "/audio/{sha256}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {HOUSE_MEDIA_TYPE: {}}, "description": "节目音频（支持 Range）"},
+        206: {"description": "部分内容（Range）"},
+        304: {"description": "未修改"},
+        416: {"description": "Range 超出文件长度"},
+    },
+)
+def get_program_audio(
+    sha256: str, session: SessionDep, settings: SettingsDep, _: DeviceDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    """A program file named by its sha256, as listed in the rundown."""
+    path = program_file_or_raise(session, sha256, store=get_store(settings))
+    etag = f'"{sha256}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable"}
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return FileResponse(path, media_type=HOUSE_MEDIA_TYPE, headers=headers)
+
+
+@router.post("/events", response_model=EventsResult, dependencies=[Depends(limit_body)])
+def post_events(batch: EventBatch, session: SessionDep, endpoint: DeviceDep) -> EventsResult:
+    """Play events, 1 to 500 per batch; retries are counted once."""
+    return ingest_events(session, endpoint=endpoint, events=batch.events, now=utc_now())

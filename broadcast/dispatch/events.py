@@ -1,0 +1,138 @@
+"""Play-event batches from devices: validated one by one, stored in bulk, idempotent.
+
+Each event carries the device's own id; the (endpoint, id) unique key and ON CONFLICT DO
+NOTHING make a retried batch count every event once, even when two retries race. A bad event
+(shape, type, a time too far ahead, a slot that is unknown or belongs to another endpoint) is
+rejected alone with its index, id and a code; the others are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Header
+from pydantic import ValidationError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from broadcast.dispatch.device_schemas import MAX_EVENTS, DeviceEvent, EventsResult, RejectedEvent
+from broadcast.dispatch.models import PlayEvent
+from broadcast.errors import TooLarge
+from broadcast.regions.models import Endpoint
+from broadcast.scheduling.models import RundownSlot
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_BODY_BYTES = 1024 * 1024
+_TABLE = PlayEvent.__table__  # type: ignore[attr-defined]
+
+
+def limit_body(content_length: Annotated[int | None, Header()] = None) -> None:
+    """Refuse an oversized batch before reading it."""
+    if content_length is not None and content_length > MAX_BODY_BYTES:
+        raise TooLarge(f"事件批次过大（{content_length} 字节，上限 {MAX_BODY_BYTES}）：请分批上传")
+
+
+def _raw_id(raw: Any) -> str | None:
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value[:64] if isinstance(value, str) else None
+
+
+def _invalid(index: int, raw: Any, exc: ValidationError) -> RejectedEvent:
+    problems = exc.errors()
+    code = "bad_type" if any(tuple(p["loc"]) == ("type",) for p in problems) else "invalid"
+    summary = "；".join(f"{'.'.join(str(x) for x in p['loc']) or '事件'}: {p['msg']}" for p in problems)
+    return RejectedEvent(index=index, id=_raw_id(raw), code=code, message=f"事件格式有误：{summary}")
+
+
+def _parse(index: int, raw: Any, now: datetime) -> DeviceEvent | RejectedEvent:
+    try:
+        event = DeviceEvent.model_validate(raw)
+    except ValidationError as exc:
+        return _invalid(index, raw, exc)
+    if event.at > now + FUTURE_TOLERANCE:
+        message = f"事件时间 {event.at.isoformat()} 比服务器时间晚 5 分钟以上：请校准终端时钟"
+        return RejectedEvent(index=index, id=event.id, code="future_time", message=message)
+    return event
+
+
+def _slot_owners(session: Session, events: list[tuple[int, DeviceEvent]]) -> dict[int, int]:
+    ids = {event.slot_id for _, event in events if event.slot_id is not None}
+    if not ids:
+        return {}
+    query = select(RundownSlot.id, RundownSlot.endpoint_id).where(col(RundownSlot.id).in_(ids))
+    return {slot_id: owner for slot_id, owner in session.exec(query).all() if slot_id is not None}
+
+
+def _slot_problem(event: DeviceEvent, owners: dict[int, int], endpoint: Endpoint) -> tuple[str, str] | None:
+    if event.slot_id is None:
+        return None
+    owner = owners.get(event.slot_id)
+    if owner is None:
+        return "unknown_slot", f"播出时段 {event.slot_id} 不存在：请重新获取播出单"
+    if owner != endpoint.id:
+        return "foreign_slot", f"播出时段 {event.slot_id} 不属于本终端 {endpoint.code}"
+    return None
+
+
+def _row(endpoint: Endpoint, event: DeviceEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint.id,
+        "event_id": event.id,
+        "type": event.type,
+        "slot_id": event.slot_id,
+        "program_sha256": event.program_sha256,
+        "position_ms": event.position_ms,
+        "reason": event.reason,
+        "occurred_at": event.at.astimezone(UTC),
+        "received_at": now,
+    }
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert, skipping (endpoint, id) pairs already stored; the number actually inserted."""
+    if not rows:
+        return 0
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=[_TABLE.c.endpoint_id, _TABLE.c.event_id])
+        .returning(_TABLE.c.id)
+    )
+    return len(session.execute(statement, rows).all())
+
+
+def _validate(
+    session: Session, *, endpoint: Endpoint, events: Sequence[Any], now: datetime
+) -> tuple[list[DeviceEvent], list[RejectedEvent]]:
+    rejected: list[RejectedEvent] = []
+    parsed: list[tuple[int, DeviceEvent]] = []
+    for index, raw in enumerate(events):
+        result = _parse(index, raw, now)
+        if isinstance(result, RejectedEvent):
+            rejected.append(result)
+        else:
+            parsed.append((index, result))
+    owners = _slot_owners(session, parsed)
+    valid: list[DeviceEvent] = []
+    for index, event in parsed:
+        if problem := _slot_problem(event, owners, endpoint):
+            rejected.append(RejectedEvent(index=index, id=event.id, code=problem[0], message=problem[1]))
+        else:
+            valid.append(event)
+    return valid, sorted(rejected, key=lambda r: r.index)
+
+
+def ingest_events(
+    session: Session, *, endpoint: Endpoint, events: Sequence[Any], now: datetime
+) -> EventsResult:
+    """Store a device's batch; a repeated id (in this batch or before) is a duplicate, not an error."""
+    if len(events) > MAX_EVENTS:
+        raise TooLarge(f"一次最多上传 {MAX_EVENTS} 条事件（收到 {len(events)} 条）：请分批上传")
+    valid, rejected = _validate(session, endpoint=endpoint, events=events, now=now)
+    rows: dict[str, dict[str, Any]] = {}
+    for event in valid:
+        rows.setdefault(event.id, _row(endpoint, event, now))
+    accepted = _insert_new(session, list(rows.values()))
+    return EventsResult(accepted=accepted, duplicates=len(valid) - accepted, rejected=rejected)
