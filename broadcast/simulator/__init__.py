@@ -1,0 +1,1 @@
+"""Virtual speakers that speak the documented device protocol (``broadcast simulate``)."""
