@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from broadcast.errors import Invalid
 from broadcast.playlists.models import Playlist, PlaylistRevision
 from broadcast.scheduling.compiler import BroadcastWindow
-from broadcast.scheduling.presets import daily_at, every_n_days, on_dates, parse_times, weekdays_at
+from broadcast.scheduling.presets import daily_at, every_n_days, on_dates, times_of_day, weekdays_at
 from broadcast.scheduling.recurrence import SHANGHAI, Recurrence, SchedulingError, Season, expand
 from broadcast.scheduling.schemas import RecurrenceIn
 from broadcast.targets.schemas import Selector
@@ -83,10 +83,17 @@ def check_windows(texts: Iterable[str]) -> list[str]:
     return [str(window) for window in windows]
 
 
-def check_times_in_windows(data: RecurrenceIn, windows: list[str]) -> None:
-    """A preset time outside every window would never play: say so instead of storing it."""
+def check_times_in_windows(rule: Recurrence, windows: list[str]) -> None:
+    """A daily time (or a listed date's time) outside every window would never play: refuse it.
+
+    Other frequencies (weekly, hourly...) are left to the compiler, which reports such drops.
+    """
+    if rule.rrule is not None and rule.parts.get("FREQ") != "DAILY":
+        return
+    moments = (rule.dtstart, *rule.rdates)
+    clock = {at.astimezone(rule.tz).time() for at in moments} | set(times_of_day(rule) if rule.rrule else ())
     spans = [BroadcastWindow.parse(text) for text in windows]
-    for at in scheduling(parse_times, data.times):
+    for at in sorted(clock):
         if not any(span.start <= at < span.end for span in spans):
             raise Invalid(
                 f"播出时间 {at:%H:%M} 不在任何播出时段（{'、'.join(windows)}）内，不会播出："

@@ -146,8 +146,7 @@ def create_campaign(
     rule = build_recurrence(
         data.recurrence, season=season, exception_days=frozenset(data.exception_dates), tz=tz
     )
-    if data.recurrence.preset is not None:
-        check_times_in_windows(data.recurrence, windows)
+    check_times_in_windows(rule, windows)
     check_plays(rule)
     campaign = Campaign(
         key=data.key or f"new-{utc_now().timestamp()}",
@@ -208,8 +207,7 @@ def update_campaign(
     if data.windows is not None:
         campaign.windows = check_windows(data.windows)
     rule = _updated_recurrence(campaign, data, tz)
-    if data.recurrence is not None and data.recurrence.preset is not None:
-        check_times_in_windows(data.recurrence, campaign.windows)
+    check_times_in_windows(rule, campaign.windows)
     check_plays(rule)
     _store_recurrence(campaign, rule, tz)
     for name in ("name", "description", "priority", "max_plays_per_day", "field_values"):
@@ -229,7 +227,7 @@ def _updated_recurrence(campaign: Campaign, data: CampaignUpdate, tz: tzinfo) ->
         explicit = None if data.season is None and data.recurrence.preset == "dates" else season
         return build_recurrence(data.recurrence, season=explicit, exception_days=days, tz=tz)
     assert season is not None
-    if season.first < current.dtstart.date():
+    if data.season is not None and season.first < current.dtstart.date():
         raise Invalid(
             f"新的季节从 {season.first} 开始，早于重复规则的起点 {current.dtstart:%Y-%m-%d %H:%M}，"
             "此前的日子不会播出：请同时提交新的 recurrence。"
