@@ -1,13 +1,219 @@
-"""Starts and stops the device gateway's background tasks with the server."""
+"""The device gateway's per-process state and background tasks, started and stopped with the server.
+
+One :class:`DispatchRuntime` per server process holds the broker, the connection registry and
+the presence batches, and runs four tasks: the broker reader (fan-out to local connections),
+the pinger, the sweeper (silent connections, stale rows) and the presence flusher. Database
+work always runs in a worker thread; the event loop only moves frames.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
 from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from broadcast.clock import utc_now
+from broadcast.config import Settings
+from broadcast.db import transaction
+from broadcast.dispatch import presence
+from broadcast.dispatch.broker import Broker, Message, make_broker
+from broadcast.dispatch.connections import CloseCode, Connection, FloodLimiter, Registry
+from broadcast.dispatch.envelope import format_time
+from broadcast.dispatch.presence import Reason
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STOP_GRACE_S = 2.0
+_running: list[DispatchRuntime] = []
+
+
+def frame(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class DispatchRuntime:
+    def __init__(self, *, engine: Engine, settings: Settings, broker: Broker) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.broker = broker
+        self.registry = Registry()
+        self.flood = FloodLimiter()
+        offline_after = settings.device_offline_after_s
+        self.sweep_interval_s = max(0.2, min(5.0, offline_after / 4))
+        self.flush_interval_s = self.sweep_interval_s
+        self._seen: dict[int, datetime] = {}
+        self._firmware: dict[int, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self.broker.start()
+        except Exception:  # Redis down at start: the reader keeps retrying on its own.
+            log.exception("broker unavailable at start; the gateway keeps retrying")
+        subscription = self.broker.subscribe()
+        self._tasks = [
+            asyncio.create_task(self._fan_out(subscription), name="dispatch-fan-out"),
+            asyncio.create_task(self._every(self.settings.device_ping_interval_s, self._ping_all)),
+            asyncio.create_task(self._every(self.sweep_interval_s, self._sweep)),
+            asyncio.create_task(self._every(self.flush_interval_s, self._flush)),
+        ]
+        _running.append(self)
+
+    async def stop(self) -> None:
+        if self in _running:
+            _running.remove(self)
+        for connection in self.registry.connections():
+            connection.close(CloseCode.going_away, Reason.shutdown)
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE_S
+        while len(self.registry) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flush()
+        await self.broker.close()
+
+    # Database work, always in a worker thread, one transaction per call.
+
+    async def run_db(self, work: Callable[[Session], T]) -> T:
+        return await anyio.to_thread.run_sync(partial(self._in_transaction, work))
+
+    def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        with transaction(self.engine) as session:
+            return work(session)
+
+    # Connections.
+
+    def note_frame(self, connection: Connection) -> None:
+        self._seen[connection.endpoint_id] = connection.last_frame_at
+
+    def note_firmware(self, endpoint_id: int, firmware: str) -> None:
+        self._firmware[endpoint_id] = firmware
+
+    async def attach(self, connection: Connection) -> None:
+        """Record it online, then make it the endpoint's connection here."""
+        await self.run_db(
+            partial(
+                presence.mark_online,
+                endpoint_id=connection.endpoint_id,
+                address=connection.address,
+                at=connection.last_frame_at,
+            )
+        )
+        self.registry.register(connection)
+
+    async def detach(self, connection: Connection) -> None:
+        if not self.registry.unregister(connection):
+            return  # replaced by a newer connection: the endpoint is still online
+        self._seen.pop(connection.endpoint_id, None)
+        reason = Reason(connection.close_reason) if connection.close_reason else Reason.closed
+        await self.run_db(
+            partial(
+                presence.mark_offline,
+                endpoint_id=connection.endpoint_id,
+                last_frame_at=connection.last_frame_at,
+                reason=reason,
+            )
+        )
+
+    # Publishing, from any thread.
+
+    def send(self, message: Message) -> None:
+        """Publish from any thread (e.g. after a request's commit); failures are logged."""
+        if self._loop is None or self._loop.is_closed():
+            log.error("dispatch runtime is not running; push to %s dropped", message.get("targets"))
+            return
+        future = asyncio.run_coroutine_threadsafe(self.broker.publish(message), self._loop)
+        future.add_done_callback(_log_failure)
+
+    # Background tasks.
+
+    def deliver(self, message: Message) -> int:
+        targets, envelope = message.get("targets"), message.get("envelope")
+        if not isinstance(envelope, dict) or not (targets == "all" or isinstance(targets, list)):
+            log.error("ignoring a broker message without targets and envelope")
+            return 0
+        return self.registry.deliver(targets, frame({"type": "push", "envelope": envelope}))
+
+    async def _fan_out(self, subscription: Any) -> None:
+        while True:
+            try:
+                async for message in subscription:
+                    self.deliver(message)
+            except Exception:
+                log.exception("broker subscription failed; resubscribing")
+                await asyncio.sleep(1.0)
+            subscription = self.broker.subscribe()
+
+    async def _every(self, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await work()
+            except Exception:
+                log.exception("gateway task %s failed; retrying next interval", work.__name__)
+
+    async def _ping_all(self) -> None:
+        ping = frame({"type": "ping", "t": format_time(utc_now())})
+        for connection in self.registry.connections():
+            connection.offer(ping)
+
+    async def _sweep(self) -> None:
+        silent_after = self.settings.device_offline_after_s
+        now = asyncio.get_running_loop().time()
+        for connection in self.registry.connections():
+            if now - connection.last_frame_mono > silent_after:
+                connection.close(CloseCode.stuck, Reason.timeout)
+        self.flood.forget_idle()
+        cutoff = utc_now() - timedelta(seconds=silent_after)
+        gone = await self.run_db(partial(presence.sweep_stale, cutoff=cutoff))
+        if gone:
+            log.info("%d endpoints silent since %s marked offline", len(gone), cutoff.isoformat())
+
+    async def _flush(self) -> None:
+        seen, self._seen = self._seen, {}
+        firmware, self._firmware = self._firmware, {}
+        if seen or firmware:
+            await self.run_db(partial(presence.record_seen, seen=seen, firmware=firmware))
+
+
+def _log_failure(future: Future[None]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.error("publishing a push failed: %s", error)
+
+
+def running_runtime() -> DispatchRuntime | None:
+    """This process's gateway runtime (the server's), if one is running."""
+    return _running[-1] if _running else None
+
+
+def runtime_of(app: FastAPI) -> DispatchRuntime:
+    runtime: DispatchRuntime = app.state.dispatch
+    return runtime
 
 
 async def start_dispatch(app: FastAPI) -> None:
-    """Start the broker reader and presence sweeper for this server process."""
+    """Start the broker reader, pinger, sweeper and presence flusher for this server process."""
+    runtime = DispatchRuntime(
+        engine=app.state.engine, settings=app.state.settings, broker=make_broker(app.state.settings)
+    )
+    app.state.dispatch = runtime
+    await runtime.start()
 
 
 async def stop_dispatch(app: FastAPI) -> None:
     """Stop them, closing device connections cleanly."""
+    await runtime_of(app).stop()
