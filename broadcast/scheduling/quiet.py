@@ -58,30 +58,32 @@ def endpoint_quiet_hours(
     return result
 
 
+def _out(row: VillageQuietHours, village: Village, town: Town) -> VillageQuietHoursOut:
+    return VillageQuietHoursOut(
+        village_code=village.code,
+        village_name=village.name,
+        town_code=town.code,
+        start=row.start,
+        end=row.end,
+        updated_at=row.updated_at,
+    )
+
+
 def overview(session: Session, *, settings: Settings) -> QuietHoursOverview:
+    """The city default and every village override, by village code."""
     query = (
         select(VillageQuietHours, Village, Town)
         .join(Village, col(Village.id) == col(VillageQuietHours.village_id))
         .join(Town, col(Town.id) == col(Village.town_id))
         .order_by(col(Village.code))
     )
-    villages = [
-        VillageQuietHoursOut(
-            village_code=village.code,
-            village_name=village.name,
-            town_code=town.code,
-            start=row.start,
-            end=row.end,
-            updated_at=row.updated_at,
-        )
-        for row, village, town in session.exec(query).all()
-    ]
+    villages = [_out(row, village, town) for row, village, town in session.exec(query).all()]
     return QuietHoursOverview(city=str(city_quiet_hours(settings)), villages=villages)
 
 
 def set_village_quiet_hours(
     session: Session, *, village: Village, data: QuietHoursIn, actor: Actor
-) -> VillageQuietHours:
+) -> VillageQuietHoursOut:
     """Create or replace a village's override."""
     row = session.get(VillageQuietHours, village.id)
     before = audit.snapshot(row)
@@ -102,7 +104,7 @@ def set_village_quiet_hours(
         after=after,
     )
     request_refresh(session, reason=f"quiet hours of village {village.code}")
-    return row
+    return _out(row, village, session.get_one(Town, village.town_id))
 
 
 def clear_village_quiet_hours(session: Session, *, village: Village, actor: Actor) -> None:
