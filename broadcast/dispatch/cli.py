@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlmodel import Session, col, select
 
 from broadcast.auth.audit import CLI
@@ -31,16 +30,16 @@ def _date(value: datetime | None) -> str:
 
 @keys_app.command("list")
 def list_keys() -> None:
-    """Every signing key: which one signs, which ones devices are still given."""
+    """Every signing key, one per line: kid, state, created, retired, public key (base64url)."""
     settings = with_secret_key(get_settings())
-    table = Table("kid", "状态", "创建时间", "停用时间", "公钥")
     with transaction(make_engine(settings.effective_database_url)) as session:
         now = utc_now()
         for key in keys.list_keys(session):
             published = keys.is_published(key, settings=settings, now=now)
             state = "签名中" if key.active else ("已停用，仍发布" if published else "已停用")
-            table.add_row(key.kid, state, _date(key.created_at), _date(key.retired_at), key.public_key)
-    Console().print(table)
+            typer.echo(
+                f"{key.kid}\t{state}\t{_date(key.created_at)}\t{_date(key.retired_at)}\t{key.public_key}"
+            )
 
 
 @keys_app.command("rotate")
