@@ -13,6 +13,8 @@ from broadcast.config import Settings, get_settings
 from broadcast.db import make_engine, transaction
 from broadcast.demo.city import DemoSummary, build_demo_city
 from broadcast.errors import BroadcastError
+from broadcast.scheduling.files_sync import apply_demo_schedules
+from broadcast.scheduling.service import local_today
 
 console = Console()
 errors = Console(stderr=True)
@@ -49,8 +51,26 @@ def _addresses(settings: Settings) -> str:
     return f"控制台：{base}/console\nAPI 文档：{base}/docs"
 
 
-def seed_demo(seed: int = typer.Option(2026, help="随机种子：同一种子总是生成同一座城市")) -> None:
-    """Build the demo city: 29 towns, 278 villages, 9,305 endpoints and a user per role."""
+def _schedules(settings: Settings) -> None:
+    engine = make_engine(settings.effective_database_url)
+    with errors.status("应用 schedules/ 中的宣传计划（首次需合成节目，约几分钟）…") as status:
+        result = apply_demo_schedules(engine, today=local_today(), settings=settings, progress=status.update)
+    engine.dispose()
+    for problem in result.problems:
+        errors.print(f"[red]宣传计划：{problem}[/red]")
+    changed = sum(diff.changed for diff in result.diffs)
+    console.print(f"宣传计划：{len(result.diffs)} 个（本次新建或更新 {changed} 个），见 schedules/")
+    if result.problems:
+        raise typer.Exit(1)
+
+
+def seed_demo(
+    seed: int = typer.Option(2026, help="随机种子：同一种子总是生成同一座城市"),
+    schedules: bool = typer.Option(
+        True, "--schedules/--no-schedules", help="同时应用 schedules/ 中的全年宣传计划"
+    ),
+) -> None:
+    """Build the demo city (29 towns, 278 villages, 9,305 endpoints, a user per role) and its campaigns."""
     settings = get_settings()
     if settings.mode == "production":
         errors.print(
@@ -70,5 +90,7 @@ def seed_demo(seed: int = typer.Option(2026, help="随机种子：同一种子�
         f"{summary.towns} 个乡镇/街道，{summary.villages} 个村（社区），{summary.endpoints} 个终端"
         f"（离线 {summary.offline}，故障 {summary.fault}）"
     )
+    if schedules:
+        _schedules(settings)
     console.print(_logins_table(summary))
     console.print(_addresses(settings))

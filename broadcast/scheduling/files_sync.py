@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.auth.audit import CLI, Actor
+from broadcast.auth.models import User
 from broadcast.bulletins.templates import RenderScope, render_scope
-from broadcast.config import Settings
+from broadcast.config import PROJECT_ROOT, Settings
 from broadcast.content.chimes import ensure_builtin_chimes
 from broadcast.content.store import get_store
 from broadcast.db import transaction
@@ -39,6 +40,8 @@ from broadcast.targets.service import resolve_selector
 Progress = Callable[[str], None]
 # ``--approve``: the CLI approving, a system actor named apart from the author (``cli``) in the audit log.
 CLI_APPROVER = Actor(user_id=None, name="cli --approve")
+SCHEDULES_DIR = PROJECT_ROOT / "schedules"
+DEMO_AUTHOR, DEMO_APPROVER = "xuanchuan", "admin"
 
 
 @dataclass
@@ -186,3 +189,19 @@ def _first_village(session: Session, campaign: Campaign, revision: PlaylistRevis
         .order_by(col(Village.code))
     )
     return session.exec(query.limit(1)).first()
+
+
+def _user_actor(session: Session, username: str) -> Actor:
+    user = session.exec(select(User).where(User.username == username)).one()
+    return Actor(user_id=user.id, name=user.username)
+
+
+def apply_demo_schedules(
+    engine: Engine, *, today: date, settings: Settings, progress: Progress = _quiet
+) -> SyncResult:
+    """The demo's year of campaigns: written by the demo propagandist, approved by the demo admin."""
+    with transaction(engine) as session:
+        actors = Actors(_user_actor(session, DEMO_AUTHOR), _user_actor(session, DEMO_APPROVER))
+    return apply_folder(
+        engine, SCHEDULES_DIR, actors=actors, today=today, settings=settings, progress=progress
+    )
