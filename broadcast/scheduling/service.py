@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import date, datetime, tzinfo
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -41,7 +42,6 @@ from broadcast.scheduling.schemas import STATUS_NAMES, CampaignCreate, CampaignU
 from broadcast.targets.schemas import Selector
 
 PLAYING = frozenset({CampaignStatus.approved, CampaignStatus.active})
-_PLAYS_CHECK_DAYS = 400
 _S = CampaignStatus
 
 
@@ -148,8 +148,9 @@ def create_campaign(
     )
     check_times_in_windows(rule, windows)
     check_plays(rule)
+    assert rule.season is not None
     campaign = Campaign(
-        key=data.key or f"new-{utc_now().timestamp()}",
+        key=data.key or f"new-{uuid4().hex}",  # renamed from the id once it has one
         name=data.name,
         description=data.description,
         playlist_id=data.playlist_id,
@@ -160,8 +161,8 @@ def create_campaign(
         max_plays_per_day=data.max_plays_per_day,
         field_values=data.field_values,
         created_by=actor.user_id,
-        season_start=rule.season.first if rule.season else date.min,
-        season_end=rule.season.last if rule.season else date.min,
+        season_start=rule.season.first,
+        season_end=rule.season.last,
         dtstart=rule.dtstart,
     )
     _store_recurrence(campaign, rule, tz)
@@ -194,21 +195,25 @@ _EDIT_HINTS = {
 def update_campaign(
     session: Session, *, campaign: Campaign, data: CampaignUpdate, actor: Actor, tz: tzinfo = SHANGHAI
 ) -> Campaign:
+    """Change a draft: every part is checked before anything is assigned, so a refusal changes nothing."""
     if campaign.status != _S.draft:
         raise Conflict(
-            f"宣传计划“{campaign.name}”当前为「{STATUS_NAMES[campaign.status]}」，不能直接修改：{_EDIT_HINTS[campaign.status]}。"
+            f"宣传计划“{campaign.name}”当前为「{STATUS_NAMES[campaign.status]}」，不能直接修改："
+            f"{_EDIT_HINTS[campaign.status]}。"
         )
-    before = audit.snapshot(campaign)
+    revision = None
     if data.playlist_id is not None or data.revision is not None:
         revision = resolve_revision(session, data.playlist_id or campaign.playlist_id, data.revision)
-        campaign.playlist_id, campaign.revision_id = revision.playlist_id, revision.id or 0
-    if data.selector is not None:
-        campaign.selector = check_selector(session, data.selector)
-    if data.windows is not None:
-        campaign.windows = check_windows(data.windows)
+    selector = None if data.selector is None else check_selector(session, data.selector)
+    windows = campaign.windows if data.windows is None else check_windows(data.windows)
     rule = _updated_recurrence(campaign, data, tz)
-    check_times_in_windows(rule, campaign.windows)
+    check_times_in_windows(rule, windows)
     check_plays(rule)
+    before = audit.snapshot(campaign)
+    if revision is not None:
+        campaign.playlist_id, campaign.revision_id = revision.playlist_id, revision.id or 0
+    campaign.selector = campaign.selector if selector is None else selector
+    campaign.windows = windows
     _store_recurrence(campaign, rule, tz)
     for name in ("name", "description", "priority", "max_plays_per_day", "field_values"):
         value = getattr(data, name)

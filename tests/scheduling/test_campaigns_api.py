@@ -162,23 +162,21 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "code", "text"), BAD, ids=[case[0] for case in BAD])
 def test_bad_input_is_refused_and_nothing_is_stored(
-    client: TestClient,
-    session: Session,
-    headers: dict[Role, dict[str, str]],
-    case: str,
-    change: dict[str, Any],
-    code: int,
-    text: str,
+    client: TestClient, session: Session, headers: dict[Role, dict[str, str]]
 ) -> None:
+    """One app for all cases (each case is one request): the table stays fast on both databases."""
     revision = playlist_revision(session)
     session.commit()
-    merged = {**campaign_body(revision.playlist_id), **change}
-    body = {key: value for key, value in merged.items() if value is not None}
-    response = client.post("/api/v1/campaigns", json=body, headers=headers[Role.propagandist])
-    assert response.status_code == code, response.text
-    assert text in response.json()["error"]["message"]
+    wrong = []
+    for case, change, code, text in BAD:
+        merged = {**campaign_body(revision.playlist_id), **change}
+        body = {key: value for key, value in merged.items() if value is not None}
+        response = client.post("/api/v1/campaigns", json=body, headers=headers[Role.propagandist])
+        message = response.json().get("error", {}).get("message", "")
+        if response.status_code != code or text not in message:
+            wrong.append(f"{case}: {response.status_code} {message}")
+    assert wrong == []
     assert campaign_count(session) == 0
     assert audit_actions(session) == []
 
