@@ -25,7 +25,7 @@ class AudioCache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._downloads: dict[str, asyncio.Task[bool]] = {}
+        self._downloads: dict[str, asyncio.Task[None]] = {}
 
     def path(self, sha256: str) -> Path:
         return self.directory / f"{sha256}.mp3"
@@ -36,19 +36,22 @@ class AudioCache:
     async def ensure(
         self, http: httpx.AsyncClient, *, sha256: str, url: str, headers: dict[str, str]
     ) -> bool:
-        """Make sure the program is cached. True when this call downloaded it, False on a hit."""
+        """Make sure the program is cached. True when this call downloaded it, False when it was
+        cached already or another speaker's download brought it."""
         if self.has(sha256):
             return False
         task = self._downloads.get(sha256)
+        started = task is None
         if task is None:
             task = asyncio.ensure_future(self._download(http, sha256=sha256, url=url, headers=headers))
             self._downloads[sha256] = task
             task.add_done_callback(lambda _: self._downloads.pop(sha256, None))
-        return await asyncio.shield(task)
+        await asyncio.shield(task)
+        return started
 
     async def _download(
         self, http: httpx.AsyncClient, *, sha256: str, url: str, headers: dict[str, str]
-    ) -> bool:
+    ) -> None:
         digest = hashlib.sha256()
         part = self.directory / f".{sha256}.{uuid.uuid4().hex}.part"
         try:
@@ -63,4 +66,3 @@ class AudioCache:
             os.replace(part, self.path(sha256))
         finally:
             part.unlink(missing_ok=True)
-        return True

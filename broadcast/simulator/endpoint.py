@@ -265,10 +265,15 @@ class VirtualEndpoint:
         """Now and then the network goes away for 5-60 s: the connection breaks, nothing is sent."""
         while True:
             await asyncio.sleep(self._rng.uniform(30.0, 90.0))
-            if self._rng.random() >= self._options.faults:
-                continue
-            self._stats.outages += 1
-            self._network_up.clear()
-            self.channel.drop()
-            await asyncio.sleep(self._rng.uniform(5.0, 60.0))
+            if self._rng.random() < self._options.faults:
+                await self.outage(self._rng.uniform(5.0, 60.0))
+
+    async def outage(self, seconds: float) -> None:
+        """The network is gone for ``seconds``: the connection breaks; playing goes on."""
+        self._stats.outages += 1
+        self._network_up.clear()
+        self.channel.drop()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
             self._network_up.set()
