@@ -24,7 +24,12 @@ from tests.conftest import TEST_SECRET
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Like the shared one, but the audio store lives in the test's own directory."""
-    return Settings(data_dir=tmp_path / "data", audio_store_dir=tmp_path / "store", secret_key=TEST_SECRET)
+    return Settings(
+        data_dir=tmp_path / "data",
+        audio_store_dir=tmp_path / "store",
+        secret_key=TEST_SECRET,
+        render_workers=0,
+    )
 
 
 @pytest.fixture

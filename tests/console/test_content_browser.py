@@ -19,7 +19,6 @@ from broadcast import migrations
 from broadcast.auth.models import Role, User
 from broadcast.config import Settings
 from broadcast.db import make_engine
-from broadcast.playlists.jobs import start_render_workers, stop_render_workers
 from tests import builders
 from tests.conftest import TEST_SECRET
 from tests.console.conftest import ConsoleSite, SignedIn, _free_port, _wait_until_up
@@ -52,9 +51,7 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
     thread.start()
     base_url = f"http://127.0.0.1:{server.config.port}"
     _wait_until_up(base_url, server)
-    start_render_workers(app)
     yield ConsoleSite(base_url, {}, users, [], scoped_village="")
-    stop_render_workers(app)
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()

@@ -34,7 +34,12 @@ FIRE_TEXT = "{village}的村民朋友们，{date}起进入森林防火期，严�
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """The shared settings with the audio store in the test's own folder."""
-    return Settings(data_dir=tmp_path / "data", audio_store_dir=tmp_path / "store", secret_key=TEST_SECRET)
+    return Settings(
+        data_dir=tmp_path / "data",
+        audio_store_dir=tmp_path / "store",
+        secret_key=TEST_SECRET,
+        render_workers=0,
+    )
 
 
 @pytest.fixture

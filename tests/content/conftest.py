@@ -78,7 +78,12 @@ def recordings(audio_dir: Path) -> dict[str, Path]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """The shared settings plus a store inside the test's tmp dir (never the repo's audio_assets)."""
-    return Settings(data_dir=tmp_path / "data", audio_store_dir=tmp_path / "store", secret_key=TEST_SECRET)
+    return Settings(
+        data_dir=tmp_path / "data",
+        audio_store_dir=tmp_path / "store",
+        secret_key=TEST_SECRET,
+        render_workers=0,
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from broadcast.auth.models import Role
 from broadcast.config import Settings
 from broadcast.content.models import AudioBlob, Bulletin, Chime, ChimeKind, Clip
 from broadcast.content.store import AudioStore, get_store, ingest_audio
-from broadcast.playlists.jobs import start_render_workers, stop_render_workers
 from tests import builders
 from tests.conftest import TEST_SECRET, bearer
 
@@ -83,7 +82,12 @@ def playlist_body(items: list[dict[str, Any]], *, name: str | None = None, repea
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Like the shared one, but the audio store lives in the test's own directory."""
-    return Settings(data_dir=tmp_path / "data", audio_store_dir=tmp_path / "store", secret_key=TEST_SECRET)
+    return Settings(
+        data_dir=tmp_path / "data",
+        audio_store_dir=tmp_path / "store",
+        secret_key=TEST_SECRET,
+        render_workers=0,
+    )
 
 
 @pytest.fixture
@@ -125,12 +129,9 @@ def audio_world(settings: Settings, sqlite_engine: Engine) -> Iterator[AudioWorl
         user = builders.make_user(session, role=Role.propagandist)
         session.commit()
         headers, codes = bearer(user), [v.code for v in city.villages]
-    app = create_app(settings, engine=sqlite_engine, upgrade_db=False)
+    # The server's own lifespan starts the render workers, as in production.
+    app = create_app(
+        settings.model_copy(update={"render_workers": 1}), engine=sqlite_engine, upgrade_db=False
+    )
     with TestClient(app) as client:
-        start_render_workers(app)
-        try:
-            yield AudioWorld(
-                client=client, app=app, engine=sqlite_engine, headers=headers, village_codes=codes
-            )
-        finally:
-            stop_render_workers(app)
+        yield AudioWorld(client=client, app=app, engine=sqlite_engine, headers=headers, village_codes=codes)
