@@ -151,6 +151,7 @@ def _revision_in(plan: Plan, ids: dict[str, int]) -> RevisionIn:
 
 
 def _apply_content(session: Session, plan: Plan, actor: Actor, settings: Settings) -> PlaylistRevision:
+    reusable, _ = _wanted_revision(session, plan)  # decided before the bulletins change
     ids: dict[str, int] = {}
     for spec, row in plan.bulletins:
         data = spec.model_dump(include={*_BULLETIN_FIELDS})
@@ -179,9 +180,8 @@ def _apply_content(session: Session, plan: Plan, actor: Actor, settings: Setting
             actor=actor,
         )
         return source_revision(session, None, playlist) or _never()
-    revision, _ = _wanted_revision(session, plan)
-    if revision is not None:
-        return revision
+    if reusable is not None:
+        return reusable
     return create_revision(session, playlist=plan.playlist, data=_revision_in(plan, ids), actor=actor)
 
 

@@ -94,10 +94,14 @@ def apply_folder(
     progress: Progress = _quiet,
 ) -> SyncResult:
     """Apply every file (see module doc); problems stop everything before any write."""
+    with Session(engine) as session:
+        _, problems = check_plans(session, folder, today=today, settings=settings)
+    if problems:
+        return SyncResult(problems)
     with transaction(engine) as session:
         ensure_builtin_chimes(session, store=get_store(settings), settings=settings)
     with transaction(engine) as session:
-        plans, problems = check_plans(session, folder, today=today, settings=settings)
+        plans, problems = check_plans(session, folder, today=today, settings=settings)  # with the chimes' ids
         if problems:
             return SyncResult(problems)
         result = SyncResult()
