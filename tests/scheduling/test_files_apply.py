@@ -1,4 +1,4 @@
-"""``broadcast schedules apply`` and ``export``: create or update by key, the diff, idempotence, round trip."""
+"""``broadcast schedules apply`` and ``export``: create or update by key, diff, idempotence, round trip."""
 
 from __future__ import annotations
 
@@ -140,9 +140,11 @@ def test_apply_command_prints_the_diff(
     args = ["apply", str(folder), "--on", "2026-11-28"]
     dry = CliRunner().invoke(files_cli.schedules_app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "+ 宣传计划：river-watch" in dry.output and "未写入" in dry.output
+    assert "+ 宣传计划：river-watch" in dry.output
+    assert "未写入" in dry.output
     assert _counts(engine)[3] == 0
     CliRunner().invoke(files_cli.schedules_app, args)
     again = CliRunner().invoke(files_cli.schedules_app, args)
     assert again.exit_code == 0, again.output
-    assert "0 个有改动" in again.output and "= 宣传计划：river-watch" in again.output
+    assert "0 个有改动" in again.output
+    assert "= 宣传计划：river-watch" in again.output

@@ -52,7 +52,8 @@ def test_yaml_syntax_error_has_its_line(
     problem = _only(
         check_folder(sqlite_engine, tmp_path, today=TODAY, settings=settings).problems, "broken.yaml"
     )
-    assert problem.line is not None and problem.line >= 3
+    assert problem.line is not None
+    assert problem.line >= 3
     assert "YAML 语法错误" in problem.message
 
 
@@ -140,7 +141,8 @@ def test_check_command_lists_every_problem_and_fails(
     monkeypatch.setattr(files_cli, "make_engine", lambda _: sqlite_engine)
     result = CliRunner().invoke(files_cli.schedules_app, ["check", str(tmp_path), "--on", "2026-11-28"])
     assert result.exit_code == 1
-    assert "one.yaml" in result.output and "two.yaml" in result.output
+    assert "one.yaml" in result.output
+    assert "two.yaml" in result.output
     assert "共 2 个问题" in result.output
 
 
