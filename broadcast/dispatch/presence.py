@@ -32,7 +32,6 @@ _PRESENCE_STATUSES = (EndpointStatus.online, EndpointStatus.offline)
 
 class Reason(StrEnum):
     connected = "connected"
-    reconnected = "reconnected"  # a new connection while still online (e.g. another address)
     closed = "closed"  # the device closed, or the network dropped
     timeout = "timeout"  # no frame for device_offline_after_s
     stuck = "stuck"  # did not read its pushes
@@ -43,7 +42,6 @@ class Reason(StrEnum):
 
 REASON_LABELS = {
     Reason.connected: "建立连接",
-    Reason.reconnected: "重新连接",
     Reason.closed: "连接断开",
     Reason.timeout: "心跳超时",
     Reason.stuck: "不读取推送，被断开",
@@ -67,10 +65,13 @@ def mark_online(session: Session, *, endpoint_id: int, address: str | None, at: 
     if was_online and not moved:
         session.flush()
         return False
-    reason = Reason.reconnected if was_online else Reason.connected
     session.add(
         PresenceEvent(
-            endpoint_id=endpoint_id, state=PresenceState.online, at=at, address=address, reason=reason
+            endpoint_id=endpoint_id,
+            state=PresenceState.online,
+            at=at,
+            address=address,
+            reason=Reason.connected,
         )
     )
     session.flush()

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 import redis
 from fastapi import FastAPI
 from sqlalchemy import event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from broadcast.config import Settings
@@ -72,8 +73,9 @@ def _send_outbox(session: Session) -> None:
         publisher.send(message)
 
 
-def _drop_outbox(session: Session) -> None:
-    session.info.pop(_OUTBOX, None)
+def _drop_outbox(session: Session, previous: SessionTransaction) -> None:
+    if not previous.nested:
+        session.info.pop(_OUTBOX, None)
 
 
 def _after_commit(session: Session, publisher: Publisher, message: Message) -> None:

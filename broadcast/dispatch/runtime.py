@@ -153,6 +153,7 @@ class DispatchRuntime:
             try:
                 async for message in subscription:
                     self.deliver(message)
+                    await asyncio.sleep(0)  # let the writers drain between messages of a burst
             except Exception:
                 log.exception("broker subscription failed; resubscribing")
                 await asyncio.sleep(1.0)
