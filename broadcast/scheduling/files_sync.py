@@ -95,11 +95,12 @@ def apply_folder(
 ) -> SyncResult:
     """Apply every file (see module doc); problems stop everything before any write."""
     with Session(engine) as session:
-        _, problems = check_plans(session, folder, today=today, settings=settings)
+        plans, problems = check_plans(session, folder, today=today, settings=settings)
     if problems:
         return SyncResult(problems)
-    with transaction(engine) as session:
-        ensure_builtin_chimes(session, store=get_store(settings), settings=settings)
+    if any(ref is None for plan in plans for ref in plan.refs.values()):
+        with transaction(engine) as session:
+            ensure_builtin_chimes(session, store=get_store(settings), settings=settings)
     with transaction(engine) as session:
         plans, problems = check_plans(session, folder, today=today, settings=settings)  # with the chimes' ids
         if problems:

@@ -19,7 +19,7 @@ from broadcast.playlists.models import PlaylistRevision
 from broadcast.scheduling import files_cli
 from broadcast.scheduling.files_apply import Actors
 from broadcast.scheduling.files_export import export_folder
-from broadcast.scheduling.files_sync import SyncResult, apply_folder, check_folder
+from broadcast.scheduling.files_sync import CLI_APPROVER, SyncResult, apply_folder, check_folder
 from broadcast.scheduling.models import Campaign, CampaignStatus
 from tests.scheduling.files_helpers import campaign, tagged_city, write
 
@@ -148,3 +148,31 @@ def test_apply_command_prints_the_diff(
     assert again.exit_code == 0, again.output
     assert "0 个有改动" in again.output
     assert "= 宣传计划：river-watch" in again.output
+
+
+def test_approval_needs_approve_and_is_audited_as_another_actor(
+    sqlite_engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    with Session(sqlite_engine) as session:
+        tagged_city(session)
+    document = campaign("approved-one", status="approved")
+    document["content"]["playlist"]["items"] = [{"bulletin": "main"}]
+    write(tmp_path, document)
+    first = apply_folder(sqlite_engine, tmp_path, actors=AUTHOR, today=TODAY, settings=settings)
+    assert first.problems == []
+    status = next(c for c in first.diffs[0].changes if c.what == "状态")
+    assert (status.name, "--approve" in status.note) == ("草稿 → 待审批", True)
+    approving = Actors(author=CLI, approver=CLI_APPROVER)
+    second = apply_folder(sqlite_engine, tmp_path, actors=approving, today=TODAY, settings=settings)
+    assert [c.name for c in second.diffs[0].changes if c.what == "状态"] == ["待审批 → 已批准"]
+    with Session(sqlite_engine) as session:
+        stored = session.exec(select(Campaign)).one()
+        assert stored.status == CampaignStatus.active
+        entries = session.exec(select(AuditEntry).where(AuditEntry.entity_type == "campaign")).all()
+        assert [(e.action, e.actor_name) for e in entries][-2:] == [
+            ("campaign.submit", "cli"),
+            ("campaign.approve", "cli --approve"),
+        ]
+    before = _counts(sqlite_engine)
+    assert not apply_folder(sqlite_engine, tmp_path, actors=approving, today=TODAY, settings=settings).changed
+    assert _counts(sqlite_engine) == before
