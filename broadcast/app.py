@@ -19,12 +19,14 @@ from broadcast.db import backend_name, make_engine, transaction
 from broadcast.deps import reject_unknown_query
 from broadcast.dispatch.device_routes import router as device_router
 from broadcast.dispatch.gateway import router as gateway_router
+from broadcast.dispatch.key_routes import keys_router
 from broadcast.dispatch.runtime import start_dispatch, stop_dispatch
 from broadcast.errors import install_handlers
 from broadcast.health import router as health_router
 from broadcast.playlists.jobs import start_render_workers, stop_render_workers
 from broadcast.playlists.routes import router as playlists_router
 from broadcast.regions.routes import router as regions_router
+from broadcast.scheduling.routes import router as scheduling_router
 from broadcast.targets.routes import router as targets_router
 
 
@@ -47,6 +49,8 @@ def api_router() -> APIRouter:
         content_router,
         bulletins_router,
         playlists_router,
+        keys_router,
+        scheduling_router,
     )
     for child in children:
         router.include_router(child)

@@ -12,6 +12,7 @@ from broadcast.config import get_settings
 from broadcast.content.cli import clips_app
 from broadcast.db import make_engine
 from broadcast.demo.cli import seed_demo
+from broadcast.dispatch.cli import devices_app, keys_app
 from broadcast.playlists.cli import playlists_app
 from broadcast.regions.cli import endpoints_app
 
@@ -23,6 +24,8 @@ app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(clips_app, name="clips")
 app.add_typer(bulletins_app, name="bulletins")
 app.add_typer(playlists_app, name="playlists")
+app.add_typer(keys_app, name="keys")
+app.add_typer(devices_app, name="devices")
 app.command("seed-demo", help="生成演示城市：29 个乡镇、278 个村（社区）、9,305 个终端和演示账号")(seed_demo)
 console = Console(stderr=True)
 

@@ -22,6 +22,8 @@ ANY = frozenset({A, P, D, V})
 ADMIN = frozenset({A})
 CONTENT = frozenset({A, P})
 STAFF = frozenset({A, P, D})
+# Device routes take a device token only: a user's login is as good as no credential there.
+DEVICE: frozenset[Role | None] = frozenset()
 
 MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     ("GET", "/api/v1/health"): PUBLIC,
@@ -84,6 +86,30 @@ MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     ("GET", "/api/v1/playlists/{playlist_id}/revisions/{number}"): CONTENT,
     ("POST", "/api/v1/playlists/{playlist_id}/revisions/{number}/renders"): CONTENT,
     ("GET", "/api/v1/renders/{render_id}"): CONTENT,
+    # campaigns: propaganda staff write, duty officers read; quiet hours: admins write
+    ("GET", "/api/v1/campaigns"): STAFF,
+    ("POST", "/api/v1/campaigns"): CONTENT,
+    ("GET", "/api/v1/campaigns/{campaign_id}"): STAFF,
+    ("PATCH", "/api/v1/campaigns/{campaign_id}"): CONTENT,
+    ("DELETE", "/api/v1/campaigns/{campaign_id}"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/submit"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/withdraw"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/approve"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/reject"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"): CONTENT,
+    ("POST", "/api/v1/campaigns/{campaign_id}/end"): CONTENT,
+    ("GET", "/api/v1/campaigns/{campaign_id}/conflicts"): STAFF,
+    ("GET", "/api/v1/quiet-hours"): ANY,
+    ("PUT", "/api/v1/villages/{code}/quiet-hours"): ADMIN,
+    ("DELETE", "/api/v1/villages/{code}/quiet-hours"): ADMIN,
+    # devices
+    ("GET", "/api/v1/signing-keys"): ADMIN,
+    ("POST", "/api/v1/signing-keys/rotate"): ADMIN,
+    ("GET", "/device/v1/keys"): PUBLIC,
+    ("GET", "/device/v1/rundown"): DEVICE,
+    ("GET", "/device/v1/audio/{sha256}"): DEVICE,
+    ("POST", "/device/v1/events"): DEVICE,
 }
 
 
@@ -129,7 +155,9 @@ def test_route_admits_exactly_its_roles(
         assert anonymous == 401, f"{method} {path} lets anonymous callers in ({anonymous})"
     for role in Role:
         status = _call(client, method, path, headers[role])
-        if role in allowed:
+        if allowed is DEVICE:
+            assert status == 401, f"{method} {path} accepts a user login ({role.value}: {status})"
+        elif role in allowed:
             assert status not in {401, 403}, f"{method} {path} refuses {role.value} ({status})"
         else:
             assert status == 403, f"{method} {path} lets {role.value} in ({status})"

@@ -17,7 +17,6 @@ from broadcast.auth.audit import CLI
 from broadcast.config import Settings
 from broadcast.content.models import AudioBlob
 from broadcast.content.store import AudioStore, get_store
-from broadcast.dispatch.key_routes import keys_router
 from broadcast.playlists.models import Playlist, PlaylistRevision, Render, RenderStatus
 from broadcast.playlists.renders import context_key
 from broadcast.regions.models import Endpoint
@@ -44,11 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 def app(settings: Settings, engine: Engine) -> FastAPI:
     from broadcast.app import create_app
 
-    app = create_app(settings, engine=engine, upgrade_db=False)
-    if not any(getattr(route, "path", "") == "/api/v1/signing-keys" for route in app.routes):
-        # Until broadcast/app.py mounts the admin key routes, mount them the same way here.
-        app.include_router(keys_router, prefix="/api/v1")
-    return app
+    return create_app(settings, engine=engine, upgrade_db=False)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from fastapi import Depends, FastAPI
 from sqlmodel import Session, select
 
 from broadcast.auth.models import AuditEntry
@@ -65,13 +64,3 @@ def audit_actions(session: Session, entity_type: str = "campaign") -> list[str]:
     session.expire_all()
     query = select(AuditEntry).where(AuditEntry.entity_type == entity_type).order_by(AuditEntry.id)  # type: ignore[arg-type]
     return [entry.action for entry in session.exec(query).all()]
-
-
-def with_scheduling_routes(app: FastAPI) -> FastAPI:
-    """The app as the integrator mounts it; until then, mount the scheduling router here."""
-    from broadcast.deps import reject_unknown_query
-    from broadcast.scheduling.routes import router
-
-    if not any(getattr(route, "path", "") == "/api/v1/campaigns" for route in app.routes):
-        app.include_router(router, prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
-    return app

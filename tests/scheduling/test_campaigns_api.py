@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -16,13 +14,7 @@ from tests.scheduling.campaign_builders import (
     campaign_body,
     campaign_count,
     playlist_revision,
-    with_scheduling_routes,
 )
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return with_scheduling_routes(app)
 
 
 def test_create_with_a_preset_stores_rfc5545_and_reads_back(

@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
@@ -23,13 +22,7 @@ from tests.scheduling.campaign_builders import (
     audit_actions,
     campaign_body,
     playlist_revision,
-    with_scheduling_routes,
 )
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return with_scheduling_routes(app)
 
 
 def _create(

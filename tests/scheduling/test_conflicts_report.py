@@ -6,7 +6,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -18,14 +17,9 @@ from broadcast.scheduling import service
 from broadcast.scheduling.conflicts import CHECK_DAYS, campaign_conflicts
 from broadcast.scheduling.models import Campaign
 from broadcast.scheduling.schemas import CampaignCreate
-from tests.scheduling.campaign_builders import campaign_body, playlist_revision, with_scheduling_routes
+from tests.scheduling.campaign_builders import campaign_body, playlist_revision
 
 BEFORE = date(2030, 5, 1)
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return with_scheduling_routes(app)
 
 
 def _campaign(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, time
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -24,13 +23,7 @@ from tests.scheduling.campaign_builders import (
     audit_actions,
     campaign_body,
     playlist_revision,
-    with_scheduling_routes,
 )
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    return with_scheduling_routes(app)
 
 
 def _villages(session: Session) -> list[Village]:
