@@ -128,7 +128,7 @@ async def _scheduled_play(fleet: Fleet, platform: Platform, seeded: Seeded) -> N
     )
     assert stats.audio_downloaded == 1  # content-addressed: one download serves the fleet
     offline = fleet.endpoints[:4]
-    outages = [asyncio.create_task(e.outage(12)) for e in offline]
+    outages = [asyncio.create_task(e.outage(10)) for e in offline]
     await _until(lambda: stats.played == SPEAKERS, timeout=20, what="every speaker to play its slot")
     assert all(len(e.outbox) == 2 for e in offline), "plays made offline wait in the outbox"
     await asyncio.gather(*outages)
