@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from broadcast.dispatch.presence import Connectivity, connectivity
 from broadcast.pagination import PageParams
 from broadcast.regions import service as regions
 from broadcast.regions.models import EndpointStatus, Town
@@ -17,6 +18,7 @@ from broadcast.regions.schemas import EndpointFilters, EndpointOut, VillageOut
 
 PAGE_SIZE = 50
 PAGE_URL = "/console/endpoints"
+POLL_URL = "/console/endpoints/presence"
 
 STATUS_LABELS = {
     EndpointStatus.online.value: "在线",
@@ -61,6 +63,12 @@ class EndpointListing:
     pages: int
     prev_url: str | None
     next_url: str | None
+    live: dict[str, Connectivity]
+
+    @property
+    def poll_url(self) -> str:
+        """The same results for the live-presence poll (which leaves the address bar alone)."""
+        return POLL_URL + self.url.removeprefix(PAGE_URL)
 
 
 def list_page(session: Session, *, query: EndpointQuery, scope: frozenset[int] | None) -> EndpointListing:
@@ -75,6 +83,7 @@ def list_page(session: Session, *, query: EndpointQuery, scope: frozenset[int] |
         pages=pages,
         prev_url=query.url(min(query.page - 1, pages)) if query.page > 1 else None,
         next_url=query.url(query.page + 1) if query.page < pages else None,
+        live=connectivity(session, codes=[item.code for item in items]),
     )
 
 

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from broadcast.auth import service as auth_service
 from broadcast.auth.models import User
 from broadcast.console import bulletins as bulletin_pages
+from broadcast.console import endpoint_detail
 from broadcast.console import endpoints as endpoint_pages
 from broadcast.console import library as library_pages
 from broadcast.console import playlists as playlist_pages
@@ -146,7 +147,12 @@ def village_options(
     return render(request, "_village_select.html", user=user, village_groups=groups, selected_village="")
 
 
-for content_router in (library_pages.router, bulletin_pages.router, playlist_pages.router):
+for content_router in (
+    library_pages.router,
+    bulletin_pages.router,
+    playlist_pages.router,
+    endpoint_detail.router,
+):
     router.include_router(content_router)
 
 

@@ -15,7 +15,7 @@ These functions block: the gateway calls them in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -157,6 +157,20 @@ def presence_history(session: Session, *, endpoint_id: int, limit: int = 20) -> 
     query = select(PresenceEvent).where(PresenceEvent.endpoint_id == endpoint_id)
     query = query.order_by(col(PresenceEvent.at).desc(), col(PresenceEvent.id).desc()).limit(limit)
     return list(session.exec(query).all())
+
+
+@dataclass(frozen=True)
+class Connectivity:
+    address: str | None
+    firmware: str | None
+
+
+def connectivity(session: Session, *, codes: Sequence[str]) -> dict[str, Connectivity]:
+    """Last connection address and reported firmware of these endpoints, by code."""
+    if not codes:
+        return {}
+    query = select(Endpoint.code, Endpoint.address, Endpoint.firmware).where(col(Endpoint.code).in_(codes))
+    return {code: Connectivity(address, firmware) for code, address, firmware in session.exec(query).all()}
 
 
 @dataclass
