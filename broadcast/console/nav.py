@@ -21,6 +21,8 @@ class Section:
 
 EVERYONE = frozenset(Role)
 CONTENT_STAFF = frozenset({Role.propagandist, Role.admin})
+# Duty officers may read campaigns (as the API lets them); only content staff change them.
+STAFF = frozenset({Role.propagandist, Role.duty_officer, Role.admin})
 
 SECTIONS: list[Section] = [
     Section(key="dashboard", title="概览", url="/console/", roles=EVERYONE),
@@ -28,6 +30,9 @@ SECTIONS: list[Section] = [
     Section(key="library", title="素材库", url="/console/library", roles=CONTENT_STAFF),
     Section(key="bulletins", title="文字稿", url="/console/bulletins", roles=CONTENT_STAFF),
     Section(key="playlists", title="节目单", url="/console/playlists", roles=CONTENT_STAFF),
+    Section(key="campaigns", title="宣传计划", url="/console/campaigns", roles=STAFF),
+    Section(key="calendar", title="播出日历", url="/console/calendar", roles=STAFF),
+    Section(key="rundowns", title="播出查询", url="/console/rundowns", roles=EVERYONE),
 ]
 
 

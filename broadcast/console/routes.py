@@ -11,7 +11,9 @@ from starlette.responses import RedirectResponse, Response
 from broadcast.auth import service as auth_service
 from broadcast.auth.models import User
 from broadcast.console import bulletins as bulletin_pages
-from broadcast.console import endpoint_detail
+from broadcast.console import calendar as calendar_pages
+from broadcast.console import campaigns as campaign_pages
+from broadcast.console import endpoint_detail, why_page
 from broadcast.console import endpoints as endpoint_pages
 from broadcast.console import library as library_pages
 from broadcast.console import playlists as playlist_pages
@@ -154,6 +156,9 @@ for content_router in (
     endpoint_detail.router,
 ):
     router.include_router(content_router)
+
+for schedule_router in (campaign_pages.router, calendar_pages.router, why_page.router):
+    router.include_router(schedule_router)
 
 
 def mount_console(app: FastAPI) -> None:
