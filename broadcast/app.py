@@ -26,6 +26,7 @@ from broadcast.health import router as health_router
 from broadcast.playlists.jobs import start_render_workers, stop_render_workers
 from broadcast.playlists.routes import router as playlists_router
 from broadcast.regions.routes import router as regions_router
+from broadcast.scheduling.ics_routes import ics_router
 from broadcast.scheduling.routes import router as scheduling_router
 from broadcast.targets.routes import router as targets_router
 
@@ -51,6 +52,7 @@ def api_router() -> APIRouter:
         playlists_router,
         keys_router,
         scheduling_router,
+        ics_router,
     )
     for child in children:
         router.include_router(child)

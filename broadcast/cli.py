@@ -15,6 +15,7 @@ from broadcast.demo.cli import seed_demo
 from broadcast.dispatch.cli import devices_app, keys_app
 from broadcast.playlists.cli import playlists_app
 from broadcast.regions.cli import endpoints_app
+from broadcast.scheduling.files_cli import schedules_app
 
 app = typer.Typer(help="broadcast: 应急云广播内容调度", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库 (database)", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(bulletins_app, name="bulletins")
 app.add_typer(playlists_app, name="playlists")
 app.add_typer(keys_app, name="keys")
 app.add_typer(devices_app, name="devices")
+app.add_typer(schedules_app, name="schedules")
 app.command("seed-demo", help="生成演示城市：29 个乡镇、278 个村（社区）、9,305 个终端和演示账号")(seed_demo)
 console = Console(stderr=True)
 

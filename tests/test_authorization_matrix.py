@@ -103,6 +103,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     ("GET", "/api/v1/quiet-hours"): ANY,
     ("PUT", "/api/v1/villages/{code}/quiet-hours"): ADMIN,
     ("DELETE", "/api/v1/villages/{code}/quiet-hours"): ADMIN,
+    ("GET", "/api/v1/campaigns/{campaign_id}/calendar.ics"): ANY,
+    ("GET", "/api/v1/villages/{code}/calendar.ics"): ANY,
     # devices
     ("GET", "/api/v1/signing-keys"): ADMIN,
     ("POST", "/api/v1/signing-keys/rotate"): ADMIN,

@@ -21,7 +21,6 @@ from broadcast.regions.models import Village
 from broadcast.scheduling.files_apply import Actors
 from broadcast.scheduling.files_sync import apply_folder
 from broadcast.scheduling.ics import MEDIA_TYPE, CalendarEntry, calendar_of
-from broadcast.scheduling.ics_routes import ics_router
 from broadcast.scheduling.models import Campaign, CampaignStatus
 from broadcast.scheduling.presets import daily_at, on_dates
 from broadcast.scheduling.recurrence import SHANGHAI, UTC, Recurrence, Season, expand
@@ -132,8 +131,6 @@ def test_the_feed_is_valid_icalendar_with_its_timezone() -> None:
 
 @pytest.fixture
 def ics_app(app: FastAPI) -> FastAPI:
-    if not any(getattr(route, "path", "") == "/api/v1/villages/{code}/calendar.ics" for route in app.routes):
-        app.include_router(ics_router, prefix="/api/v1")
     return app
 
 
