@@ -24,13 +24,26 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Session
 
 from broadcast.clock import utc_now
@@ -38,7 +51,7 @@ from broadcast.config import Settings
 from broadcast.errors import BroadcastError
 from broadcast.scheduling.classes import ClassPlan, plan_classes
 from broadcast.scheduling.compiler import CampaignSpec, ClassRundown, Rundowns, compile_rundowns
-from broadcast.scheduling.models import Campaign, RundownSlot, SlotStatus
+from broadcast.scheduling.models import Campaign, SlotStatus
 from broadcast.scheduling.quiet import endpoint_quiet_hours
 from broadcast.scheduling.recurrence import SchedulingError
 from broadcast.scheduling.refresh import mark_materialized
@@ -50,7 +63,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = 2000
 DETAIL_MAX = 500
-_TABLE = RundownSlot.__table__  # type: ignore[attr-defined]
 _VALUE_COLUMNS = ("revision_id", "starts_at", "ends_at", "status", "moved", "bumped_by", "reason", "detail")
 
 Key = tuple[int, int, datetime]  # endpoint, campaign, occurrence
@@ -124,10 +136,7 @@ def materialize(
     report.campaigns = len(compiled.specs)
     report.classes = len(compiled.plan.members)
     report.endpoints = sum(len(members) for members in compiled.plan.members.values())
-    desired = desired_rows(compiled)
-    report.planned = sum(1 for values in desired.values() if values[3] is SlotStatus.planned)
-    report.dropped = len(desired) - report.planned
-    _store(session, desired, report, now=now)
+    _store(session, compiled, report, now=now)
     mark_materialized(session, at=now, through=end)
     session.flush()
     log.info(
@@ -260,51 +269,130 @@ def class_rows(
         yield drop.campaign_id, drop.occurrence, values
 
 
-def desired_rows(compiled: CompiledWindow) -> dict[Key, Values]:
-    """Every endpoint's rows, copied from its class's rundown."""
+@dataclass(frozen=True)
+class _Codec:
+    """The slots table with the driver's own column types, and how a value is stored in it.
+
+    Diffing a million rows through the ORM column types (aware-UTC datetimes, enums) spends most
+    of its time converting values; this copy of the table has no Python-side conversion (SQLite:
+    the UTC text SQLAlchemy writes for a datetime; PostgreSQL: the driver's own timestamptz), and
+    compiled values are encoded once per class, not per endpoint.
+    """
+
+    table: Table
+    encode: Callable[[datetime], Any]
+
+    @classmethod
+    def for_dialect(cls, name: str) -> _Codec:
+        if name == "sqlite":
+            return cls(_raw_table(String()), _sqlite_text)
+        return cls(_raw_table(DateTime(timezone=True)), _identity)
+
+    def values(self, values: Values) -> Values:
+        revision, starts, ends, status, moved, bumped_by, reason, detail = values
+        return (
+            revision,
+            self.encode(starts),
+            self.encode(ends),
+            status.value,
+            moved,
+            bumped_by,
+            reason,
+            detail,
+        )  # type: ignore[return-value]
+
+
+def _sqlite_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _identity(at: datetime) -> datetime:
+    return at
+
+
+def _raw_table(moment: TypeEngine[Any]) -> Table:
+    return Table(
+        "rundown_slots",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("endpoint_id", Integer),
+        Column("campaign_id", Integer),
+        Column("occurrence_at", moment),
+        Column("revision_id", Integer),
+        Column("starts_at", moment),
+        Column("ends_at", moment),
+        Column("status", String),
+        Column("moved", Boolean),
+        Column("bumped_by", Integer),
+        Column("reason", String),
+        Column("detail", String),
+        Column("updated_at", moment),
+    )
+
+
+def desired_rows(compiled: CompiledWindow, codec: _Codec) -> dict[Key, Values]:
+    """Every endpoint's rows (encoded for storage), copied from its class's rundown."""
     rows: dict[Key, Values] = {}
     for rundown in compiled.rundowns.classes:
         members = compiled.plan.members.get(rundown.class_id, ())
         for cid, occurrence, values in class_rows(rundown, compiled.specs, compiled.campaigns):
+            encoded, at = codec.values(values), codec.encode(occurrence)
             for endpoint_id in members:
-                rows[endpoint_id, cid, occurrence] = values
+                rows[endpoint_id, cid, at] = encoded
     return rows
 
 
-def _store(session: Session, desired: dict[Key, Values], report: MaterializeReport, *, now: datetime) -> None:
-    columns = [_TABLE.c[name] for name in _VALUE_COLUMNS]
+def _store(session: Session, compiled: CompiledWindow, report: MaterializeReport, *, now: datetime) -> None:
+    codec = _Codec.for_dialect(session.get_bind().dialect.name)
+    desired = desired_rows(compiled, codec)
+    report.planned = sum(1 for values in desired.values() if values[3] == SlotStatus.planned.value)
+    report.dropped = len(desired) - report.planned
+    table, now_raw = codec.table, codec.encode(now)
+    window = (codec.encode(report.window_start), codec.encode(report.window_end))
     query = select(
-        _TABLE.c.id, _TABLE.c.endpoint_id, _TABLE.c.campaign_id, _TABLE.c.occurrence_at, *columns
-    ).where(_TABLE.c.occurrence_at >= report.window_start, _TABLE.c.occurrence_at < report.window_end)
+        *(table.c[name] for name in ("id", "endpoint_id", "campaign_id", "occurrence_at", *_VALUE_COLUMNS))
+    )
+    query = query.where(table.c.occurrence_at >= window[0], table.c.occurrence_at < window[1])
     updates: list[dict[str, Any]] = []
     deletes: list[int] = []
-    for row in session.execute(query):
-        key: Key = (row[1], row[2], row[3])
-        stored: Values = tuple(row[4:])
-        wanted = desired.pop(key, None)
-        if stored[1] <= now:
+    for row in session.execute(query).all():
+        wanted = desired.pop((row[1], row[2], row[3]), None)
+        if row[5] <= now_raw:
             report.kept_past += 1
-        elif wanted is None or wanted[1] <= now:
+        elif wanted is None or wanted[1] <= now_raw:
             deletes.append(row[0])
-        elif wanted == stored:
+        elif wanted == tuple(row[4:]):
             report.unchanged += 1
         else:
-            updates.append({"b_id": row[0], **{f"b_{k}": v for k, v in _values(wanted, now).items()}})
-    inserts = [
-        {"endpoint_id": key[0], "campaign_id": key[1], "occurrence_at": key[2], **_values(values, now)}
-        for key, values in desired.items()
-        if values[1] > now
-    ]
+            updates.append({"b_id": row[0], **{f"b_{k}": v for k, v in _values(wanted, now_raw).items()}})
+    inserts = [(*key, *values, now_raw) for key, values in desired.items() if values[1] > now_raw]
     report.inserted, report.updated = len(inserts), len(updates)
-    report.deleted = _delete(session, deletes) + _delete_beyond(session, report.window_end, now)
-    _executemany(session, insert(_TABLE), inserts)
+    report.deleted = _delete(session, table, deletes) + _delete_beyond(session, table, window[1], now_raw)
+    _insert(session, inserts)
     assignments: dict[str, Any] = {name: bindparam(f"b_{name}") for name in (*_VALUE_COLUMNS, "updated_at")}
-    statement = update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(**assignments)
-    _executemany(session, statement, updates)
+    _executemany(session, update(table).where(table.c.id == bindparam("b_id")).values(**assignments), updates)
 
 
-def _values(values: Values, now: datetime) -> dict[str, Any]:
+def _values(values: Values, now: Any) -> dict[str, Any]:
     return {**dict(zip(_VALUE_COLUMNS, values, strict=True)), "updated_at": now}
+
+
+_INSERT_COLUMNS = ", ".join(("endpoint_id", "campaign_id", "occurrence_at", *_VALUE_COLUMNS, "updated_at"))
+
+
+def _insert(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert positional tuples: COPY on PostgreSQL, DBAPI executemany on SQLite (no per-row dicts)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY rundown_slots ({_INSERT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    placeholders = ", ".join("?" * (_INSERT_COLUMNS.count(",") + 1))
+    sql = f"INSERT INTO rundown_slots ({_INSERT_COLUMNS}) VALUES ({placeholders})"  # noqa: S608 - constants only
+    for index in range(0, len(rows), CHUNK):
+        connection.exec_driver_sql(sql, rows[index : index + CHUNK])
 
 
 def _executemany(session: Session, statement: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -312,12 +400,12 @@ def _executemany(session: Session, statement: Any, rows: Sequence[dict[str, Any]
         session.execute(statement, list(rows[index : index + CHUNK]))
 
 
-def _delete(session: Session, ids: list[int]) -> int:
+def _delete(session: Session, table: Table, ids: list[int]) -> int:
     for index in range(0, len(ids), CHUNK):
-        session.execute(delete(_TABLE).where(_TABLE.c.id.in_(ids[index : index + CHUNK])))
+        session.execute(delete(table).where(table.c.id.in_(ids[index : index + CHUNK])))
     return len(ids)
 
 
-def _delete_beyond(session: Session, window_end: datetime, now: datetime) -> int:
-    statement = delete(_TABLE).where(_TABLE.c.occurrence_at >= window_end, _TABLE.c.starts_at > now)
+def _delete_beyond(session: Session, table: Table, window_end: Any, now: Any) -> int:
+    statement = delete(table).where(table.c.occurrence_at >= window_end, table.c.starts_at > now)
     return int(getattr(session.execute(statement), "rowcount", 0) or 0)

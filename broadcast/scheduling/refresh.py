@@ -9,6 +9,10 @@ process runs the scheduler. The scheduler's frequent job :func:`take_refresh`\\ 
 visible to the materialization that follows; one committed after it leaves a new marker for
 the next run. A materialization that fails puts the marker back.
 
+**Materialized through.** A second row (``name = "rundowns.materialized"``) records the last
+materialization: ``holder`` = when it ran, ``expires_at`` = the end of the window it stored. The
+"why" view reads it to tell a stored day from a forecast.
+
 **In-process wakeup.** When the scheduler runs inside the same process (the embedded demo), it
 registers a callback with :func:`add_wakeup`; the callback is invoked after the requesting
 session *commits*, so the scheduler never wakes before the change is visible. A separate
