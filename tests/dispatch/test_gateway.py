@@ -24,7 +24,7 @@ from broadcast.auth.audit import CLI
 from broadcast.config import Settings
 from broadcast.dispatch import gateway
 from broadcast.dispatch.models import PresenceEvent
-from broadcast.dispatch.push import publish_push
+from broadcast.dispatch.push import notify_rundown_changed, publish_push
 from broadcast.dispatch.runtime import runtime_of
 from broadcast.regions.models import Endpoint, EndpointStatus
 from broadcast.regions.tokens import issue_token
@@ -339,3 +339,17 @@ def test_stuck_device_is_dropped_while_others_receive_quickly(
                 assert json.loads(await again.recv())["type"] == "welcome"
 
         asyncio.run(recovers())
+
+
+def test_notify_rundown_changed_uses_this_process_gateway(
+    client: TestClient, session: Session, settings: Settings, devices: list[Device]
+) -> None:
+    """The materializer's call: no app at hand, the push still reaches the device after commit."""
+    assert notify_rundown_changed(session, endpoint_ids=[], settings=settings) is None
+    with client.websocket_connect(WS, headers=devices[0].headers) as ws:
+        ws.receive_json()
+        ids = [devices[0].endpoint.id or 0, devices[0].endpoint.id or 0]
+        envelope = notify_rundown_changed(session, endpoint_ids=ids, settings=settings)
+        session.commit()
+        assert envelope is not None
+        assert ws.receive_json() == {"type": "push", "envelope": envelope}
