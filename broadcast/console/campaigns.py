@@ -19,18 +19,20 @@ from broadcast.auth.audit import Actor
 from broadcast.auth.models import User
 from broadcast.config import Settings
 from broadcast.console.access import require_section
-from broadcast.console.campaign_form import (
+from broadcast.console.campaign_choices import (
     ALL,
+    all_playlists,
+    describe_target,
+    picker_choices,
+    playlist_choice,
+)
+from broadcast.console.campaign_form import (
     LABELS,
     PRESETS,
     PRIORITIES,
     CampaignForm,
     TargetForm,
-    all_playlists,
     campaign_form,
-    describe_target,
-    picker_choices,
-    playlist_choice,
     target_form,
 )
 from broadcast.console.library import actor_of, attempt, parse_form, respond
