@@ -23,6 +23,7 @@ from broadcast.regions.models import Village
 from broadcast.scheduling.models import Campaign, CampaignStatus
 from broadcast.scheduling.recurrence import SHANGHAI
 from tests.scheduling.campaign_builders import campaign_count, playlist_revision
+from tests.scheduling.rundown_builders import make_campaign
 
 SignIn = Callable[[User], TestClient]
 HTMX = {"HX-Request": "true"}
@@ -247,6 +248,7 @@ def test_submit_approve_by_another_and_the_buttons_each_sees(
 ) -> None:
     author = sign_in(users[Role.propagandist])
     campaign_id = create(author, revision)
+    assert "未发现与其他计划冲突" in author.get(f"/console/campaigns/{campaign_id}/conflicts").text
     submitted = author.post(f"/console/campaigns/{campaign_id}/submit", follow_redirects=True)
     assert "已提交审批" in submitted.text
     assert "未发现与其他计划冲突" in submitted.text
@@ -347,3 +349,34 @@ def test_why_view_for_a_village_and_the_village_admins_scope(
     feed = wang.get(f"/console/rundowns/villages/{own.code}/calendar.ics")
     assert feed.status_code == 200
     assert "秋季森林防火" in feed.text
+
+
+def test_why_view_shows_moved_and_dropped_plays(
+    sign_in: SignIn, users: dict[Role, User], session: Session
+) -> None:
+    season = (date(YEAR, 10, 1), date(YEAR, 10, 31))
+    plans = (
+        ("紧急通知", ("12:00-12:30",), 9),
+        ("防汛", ("12:00-12:30",), 5),
+        ("交通安全", ("12:10-12:11",), 3),
+    )
+    for name, windows, priority in plans:
+        make_campaign(
+            session,
+            revision=playlist_revision(session),
+            selector={"all": True},
+            times=["12:10"],
+            season=season,
+            windows=windows,
+            priority=priority,
+            status=CampaignStatus.approved,
+            name=name,
+        )
+    session.commit()
+    page = sign_in(users[Role.propagandist]).get(
+        f"/console/rundowns?village={villages(session)[0].code}&day={YEAR}-10-01"
+    )
+    assert re.findall(r'data-testid="why-time">([\d:-]+)<', page.text) == ["12:10-12:11", "12:11-12:12"]
+    assert "原定 12:10，被“紧急通知”占用" in page.text
+    assert "未播出（1）" in page.text
+    assert "被其他计划挤占" in page.text
