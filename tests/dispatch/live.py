@@ -19,7 +19,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Callable[[], object], *, timeout_s: float = 10.0, what: str = "condition") -> None:
+def wait_until(condition: Callable[[], object], *, timeout_s: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
