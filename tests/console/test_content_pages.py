@@ -117,7 +117,16 @@ def test_content_sections_in_the_navigation(sign_in: SignIn, users: dict[Role, U
     response = sign_in(users[role]).get("/console/bulletins")
     assert response.status_code == 200
     nav = re.findall(r'data-section="(\w+)"', response.text)
-    assert nav == ["dashboard", "endpoints", "library", "bulletins", "playlists"]
+    assert nav == [
+        "dashboard",
+        "endpoints",
+        "library",
+        "bulletins",
+        "playlists",
+        "campaigns",
+        "calendar",
+        "rundowns",
+    ]
 
 
 def test_upload_lists_the_clip_and_the_same_recording_is_not_stored_twice(
