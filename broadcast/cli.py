@@ -65,4 +65,6 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        # Device frames are small (docs/device-protocol.md); refuse bigger ones before reading them.
+        ws_max_size=65536,
     )

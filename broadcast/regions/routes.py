@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi import status as http
 
-from broadcast.deps import ActorDep, AdminUser, CurrentUser, ScopeDep, SessionDep
+from broadcast.deps import ActorDep, AdminUser, CurrentUser, ScopeDep, SessionDep, SettingsDep
+from broadcast.dispatch.push import publish_push
 from broadcast.pagination import Page, PageDep
 from broadcast.regions import csv_io, service, tokens
 from broadcast.regions.models import Endpoint, Town, Village
@@ -176,9 +177,26 @@ def create_endpoint(data: EndpointCreate, session: SessionDep, _: AdminUser, act
 
 @endpoints.patch("/endpoints/{code}", response_model=EndpointOut)
 def update_endpoint(
-    data: EndpointUpdate, session: SessionDep, _: AdminUser, endpoint: EndpointDep, actor: ActorDep
+    request: Request,
+    data: EndpointUpdate,
+    session: SessionDep,
+    _: AdminUser,
+    endpoint: EndpointDep,
+    actor: ActorDep,
+    settings: SettingsDep,
 ) -> EndpointOut:
+    volume = endpoint.volume
     endpoint = service.update_endpoint(session, endpoint=endpoint, data=data, actor=actor)
+    if endpoint.volume != volume:
+        # The speaker hears of it at once; its rundown carries the volume too (for offline ones).
+        publish_push(
+            request.app,
+            session,
+            targets=[endpoint.id or 0],
+            payload_type="volume",
+            body={"volume": endpoint.volume},
+            settings=settings,
+        )
     return service.endpoint_outs(session, [endpoint])[0]
 
 

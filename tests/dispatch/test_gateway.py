@@ -353,3 +353,23 @@ def test_notify_rundown_changed_uses_this_process_gateway(
         session.commit()
         assert envelope is not None
         assert ws.receive_json() == {"type": "push", "envelope": envelope}
+
+
+def test_changing_an_endpoints_volume_pushes_it_to_the_speaker(
+    make_client: MakeClient, session: Session, city: builders.City
+) -> None:
+    from broadcast.auth.models import Role
+    from tests.conftest import bearer
+
+    device = make_device(session, city.endpoints[0])
+    admin = builders.make_user(session, role=Role.admin)
+    session.commit()
+    client = make_client()
+    with client.websocket_connect(WS, headers=device.headers) as ws:
+        ws.receive_json()
+        code = device.endpoint.code
+        response = client.patch(f"/api/v1/endpoints/{code}", json={"volume": 35}, headers=bearer(admin))
+        assert response.status_code == 200, response.text
+        push = ws.receive_json()
+        assert push["envelope"]["payload"]["type"] == "volume"
+        assert push["envelope"]["payload"]["volume"] == 35
