@@ -106,6 +106,7 @@ class Channel:
                 ping_interval=None,
                 open_timeout=30,
                 close_timeout=5,
+                proxy=None,  # else every connect reads the whole environment looking for one
             ) as ws:
                 self._ws = ws
                 await self._serve(ws)

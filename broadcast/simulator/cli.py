@@ -104,6 +104,7 @@ def simulate(
         None, "--duration", min=1, help="运行秒数（默认一直运行，Ctrl-C 结束）"
     ),
     connect_rate: float = typer.Option(400.0, "--connect-rate", min=1, help="每秒新建连接数"),
+    max_pending: int = typer.Option(200, "--max-pending", min=1, help="启动时同时进行中的握手数上限"),
     cache_dir: Path | None = typer.Option(
         None, "--cache-dir", help="音频缓存目录（按 sha256 存放，全体终端共享）"
     ),
@@ -120,6 +121,7 @@ def simulate(
         speed=speed,
         faults=faults,
         connect_rate=connect_rate,
+        max_pending=max_pending,
         seed=seed,
     )
     fleet = Fleet(_tokens(tokens, provision, endpoints), config)

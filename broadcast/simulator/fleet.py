@@ -61,6 +61,9 @@ class FleetConfig:
     speed: float = 1.0
     faults: float = 0.0
     connect_rate: float = 400.0
+    # Speakers started but not yet welcomed: the launch waits for the server rather than
+    # piling up handshakes that time out and retry.
+    max_pending: int = 200
     content: bool = True
     seed: int | None = None
     http_connections: int = 64
@@ -133,7 +136,12 @@ class Fleet:
         self._launcher = asyncio.create_task(self._launch())
 
     async def _launch(self) -> None:
-        """Start speakers at ``connect_rate`` per second: a whole city at once is a SYN flood."""
+        """Start speakers at ``connect_rate`` per second, at most ``max_pending`` handshakes at a time.
+
+        A whole city at once is a SYN flood; a fixed rate above what the server absorbs makes
+        handshakes time out and retry. After the launch nothing is coordinated (a gateway
+        restart is a real storm, spread only by the back-off's jitter).
+        """
         interval = 1.0 / self.config.connect_rate
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -141,7 +149,12 @@ class Fleet:
             delay = began + i * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            while self._pending() >= self.config.max_pending:
+                await asyncio.sleep(0.01)
             self._tasks.append(asyncio.create_task(endpoint.run()))
+
+    def _pending(self) -> int:
+        return len(self._tasks) - self.stats.connects - self.stats.auth_failures
 
     async def wait_connected(self, count: int | None = None, *, timeout: float) -> int:
         """Wait until ``count`` speakers (default: all) are connected; returns how many are."""

@@ -31,6 +31,6 @@ class KeySource:
             response = await self._http.get(self._url)
             response.raise_for_status()
             fresh = KeyRing.from_document(response.json())
-            self.ring.keys = fresh.keys  # a key no longer listed is no longer trusted
+            self.ring = fresh  # a key no longer listed is no longer trusted
             self._fetched_at = time.monotonic()
             return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,11 +59,32 @@ def parse_time(text: str) -> datetime:
     return moment
 
 
+# Signature checks remembered per ring: a fleet in one process receives the same envelope
+# thousands of times, and Ed25519 verification is deterministic.
+_MEMO_SIZE = 1024
+
+
 @dataclass
 class KeyRing:
     """The published public keys, by kid (from ``GET /device/v1/keys``)."""
 
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    _memo: OrderedDict[tuple[str, bytes, bytes], bool] = field(default_factory=OrderedDict, repr=False)
+
+    def signature_valid(self, kid: str, signature: bytes, message: bytes) -> bool:
+        """Whether ``kid``'s key signed ``message`` (the caller has checked the kid is known)."""
+        memo_key = (kid, signature, message)
+        known = self._memo.get(memo_key)
+        if known is None:
+            try:
+                self.keys[kid].verify(signature, message)
+                known = True
+            except InvalidSignature:
+                known = False
+            self._memo[memo_key] = known
+            if len(self._memo) > _MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return known
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> KeyRing:
@@ -94,13 +116,10 @@ def verify_envelope(
         raise Refused(Refusal.malformed, f"envelope shape: {exc!r}") from exc
     if not isinstance(payload, dict) or not isinstance(kid, str):
         raise Refused(Refusal.malformed, "payload must be an object and kid a string")
-    key = ring.keys.get(kid)
-    if key is None:
+    if kid not in ring.keys:
         raise Refused(Refusal.unknown_key, f"kid {kid!r} is not published")
-    try:
-        key.verify(signature, canonical(payload))
-    except InvalidSignature as exc:
-        raise Refused(Refusal.forged, f"bad signature for kid {kid}") from exc
+    if not ring.signature_valid(kid, signature, canonical(payload)):
+        raise Refused(Refusal.forged, f"bad signature for kid {kid}")
     seq = payload.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(payload.get("type"), str):
         raise Refused(Refusal.malformed, "payload needs an integer seq and a string type")
