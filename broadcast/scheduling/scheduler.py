@@ -83,6 +83,7 @@ class Scheduler:
         self.last_full: datetime | None = None
         self.last_report: MaterializeReport | None = None
         self._transition = threading.Lock()
+        self._stopping = False
         self._aps = BackgroundScheduler(
             timezone=settings.tz,
             executors={"default": ThreadPoolExecutor(max_workers=3)},
@@ -101,14 +102,20 @@ class Scheduler:
         add_wakeup(self.wake)
 
     def stop(self) -> None:
-        """Stop the jobs (waiting for a run in progress) and give the lease up for a stand-by."""
+        """Stop the jobs (waiting for a run in progress) and give the lease up for a stand-by.
+
+        ``shutdown(wait=True)`` holds APScheduler's job store lock while it waits for running jobs,
+        so a job must not call the scheduler from then on: ``_stopping``, set under the same lock
+        every job takes before touching the scheduler, guarantees it.
+        """
         remove_wakeup(self.wake)
+        with self._transition:
+            self._stopping = True
         if self._aps.running:
             self._aps.shutdown(wait=True)
-        with self._transition:
-            if self.is_leader:
-                self.is_leader = False
-                self.lock.release()
+        if self.is_leader:
+            self.is_leader = False
+            self.lock.release()
 
     # ---- leadership ----
 
@@ -116,6 +123,8 @@ class Scheduler:
         """Take or renew the lease; add the work jobs on winning it, remove them on losing it."""
         held = self.lock.acquire()
         with self._transition:
+            if self._stopping:
+                return held
             if held and not self.is_leader:
                 self.is_leader = True
                 log.info("scheduler %s is now the leader (lease %s)", self.lock.holder, self.lock.name)
@@ -159,10 +168,11 @@ class Scheduler:
 
     def wake(self) -> None:
         """A refresh was committed in this process: materialize in a moment instead of at the next poll."""
-        if not self.is_leader or not self._aps.running:
-            return
-        with contextlib.suppress(JobLookupError):
-            self._aps.modify_job("materialize", next_run_time=self.clock.now() + WAKE_DELAY)
+        with self._transition:
+            if self._stopping or not self.is_leader or not self._aps.running:
+                return
+            with contextlib.suppress(JobLookupError):
+                self._aps.modify_job("materialize", next_run_time=self.clock.now() + WAKE_DELAY)
 
     # ---- jobs ----
 
