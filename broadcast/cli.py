@@ -16,6 +16,7 @@ from broadcast.dispatch.cli import devices_app, keys_app
 from broadcast.playlists.cli import playlists_app
 from broadcast.regions.cli import endpoints_app
 from broadcast.scheduling.files_cli import schedules_app
+from broadcast.simulator.cli import simulate
 
 app = typer.Typer(help="broadcast: 应急云广播内容调度", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库 (database)", no_args_is_help=True)
@@ -28,6 +29,7 @@ app.add_typer(playlists_app, name="playlists")
 app.add_typer(keys_app, name="keys")
 app.add_typer(devices_app, name="devices")
 app.add_typer(schedules_app, name="schedules")
+app.command("simulate", help="模拟终端：按设备协议连接服务器、播放并回传")(simulate)
 app.command("seed-demo", help="生成演示城市：29 个乡镇、278 个村（社区）、9,305 个终端和演示账号")(seed_demo)
 console = Console(stderr=True)
 
@@ -48,7 +50,7 @@ def serve(
     port: int | None = typer.Option(None, help="端口（默认取 BROADCAST_PORT）"),
     workers: int = typer.Option(1, min=1, help="工作进程数"),
 ) -> None:
-    """Run the API, the console and the device gateway."""
+    """启动服务：REST API、控制台、终端网关和后台任务。"""
     import uvicorn
 
     from broadcast.app import UnsafeConfiguration, check_production
