@@ -6,6 +6,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col
 
@@ -13,11 +14,16 @@ from broadcast.clock import FixedClock
 from broadcast.config import Settings
 from broadcast.db import transaction
 from broadcast.scheduling import scheduler as scheduler_module
-from broadcast.scheduling.leader import DatabaseLease
+from broadcast.scheduling.leader import LEADER_LEASE, DatabaseLease
 from broadcast.scheduling.models import Campaign, CampaignStatus, Lease
 from broadcast.scheduling.recurrence import SHANGHAI
 from broadcast.scheduling.refresh import pending_refresh, request_refresh
-from broadcast.scheduling.scheduler import FULL_EVERY, Scheduler
+from broadcast.scheduling.scheduler import (
+    FULL_EVERY,
+    Scheduler,
+    start_embedded_scheduler,
+    stop_embedded_scheduler,
+)
 from tests.builders import small_city
 from tests.scheduling.campaign_builders import playlist_revision
 from tests.scheduling.rundown_builders import make_campaign
@@ -157,3 +163,21 @@ def test_running_scheduler_adds_jobs_as_leader_removes_them_when_the_lease_is_lo
         assert {job.id for job in running._aps.get_jobs()} == {"heartbeat"}
     finally:
         running.stop()
+
+
+def test_embedded_scheduler_leads_and_a_committed_change_wakes_it(app: FastAPI, engine: Engine) -> None:
+    scheduler = start_embedded_scheduler(app)
+    try:
+        assert start_embedded_scheduler(app) is scheduler
+        assert _wait(lambda: scheduler.last_report is not None)
+        first = scheduler.last_report
+        with transaction(engine) as session:
+            request_refresh(session, reason="campaign 7 approved")
+        assert _wait(lambda: scheduler.last_report is not first)  # woken, not the 15-minute cycle
+        with Session(engine) as session:
+            assert pending_refresh(session) is None
+    finally:
+        stop_embedded_scheduler(app)
+    assert app.state.scheduler is None
+    with Session(engine) as session:
+        assert session.get(Lease, LEADER_LEASE) is None
