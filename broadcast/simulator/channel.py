@@ -70,6 +70,8 @@ class Channel:
             await self._network_up.wait()
             started = time.monotonic()
             code = await self._session()
+            if code is not None:
+                self._stats.close_codes[code] += 1
             if code in FATAL_CLOSES:
                 self._stats.auth_failures += 1
                 raise ChannelClosed(code)
