@@ -28,6 +28,8 @@ from broadcast.playlists.routes import router as playlists_router
 from broadcast.regions.routes import router as regions_router
 from broadcast.scheduling.ics_routes import ics_router
 from broadcast.scheduling.routes import router as scheduling_router
+from broadcast.scheduling.rundown_routes import router as rundowns_router
+from broadcast.scheduling.scheduler import start_embedded_scheduler, stop_embedded_scheduler
 from broadcast.targets.routes import router as targets_router
 
 
@@ -53,6 +55,7 @@ def api_router() -> APIRouter:
         keys_router,
         scheduling_router,
         ics_router,
+        rundowns_router,
     )
     for child in children:
         router.include_router(child)
@@ -75,9 +78,12 @@ def create_app(
         if settings.render_workers > 0:
             start_render_workers(app)
         await start_dispatch(app)
+        if settings.scheduler_embedded:
+            start_embedded_scheduler(app)
         try:
             yield
         finally:
+            stop_embedded_scheduler(app)
             await stop_dispatch(app)
             stop_render_workers(app)
 

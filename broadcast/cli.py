@@ -15,6 +15,7 @@ from broadcast.demo.cli import seed_demo
 from broadcast.dispatch.cli import devices_app, keys_app
 from broadcast.playlists.cli import playlists_app
 from broadcast.regions.cli import endpoints_app
+from broadcast.scheduling.cli import scheduler_app
 from broadcast.scheduling.files_cli import schedules_app
 from broadcast.simulator.cli import simulate
 
@@ -29,6 +30,7 @@ app.add_typer(playlists_app, name="playlists")
 app.add_typer(keys_app, name="keys")
 app.add_typer(devices_app, name="devices")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(scheduler_app, name="scheduler")
 app.command("simulate", help="模拟终端：按设备协议连接服务器、播放并回传")(simulate)
 app.command("seed-demo", help="生成演示城市：29 个乡镇、278 个村（社区）、9,305 个终端和演示账号")(seed_demo)
 console = Console(stderr=True)

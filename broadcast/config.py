@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Scheduling: the city's quiet hours (villages may override) and how far ahead rundowns go.
     quiet_hours: str = "22:00-06:00"
     rundown_horizon_h: int = 48
+    scheduler_embedded: bool = Field(
+        default=False, description="run the scheduler inside `broadcast serve` (the embedded demo)"
+    )
 
     # Devices: presence, signatures and the gateway (see docs/device-protocol.md).
     device_offline_after_s: int = 60

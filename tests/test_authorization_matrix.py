@@ -105,6 +105,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     ("DELETE", "/api/v1/villages/{code}/quiet-hours"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}/calendar.ics"): ANY,
     ("GET", "/api/v1/villages/{code}/calendar.ics"): ANY,
+    ("GET", "/api/v1/rundowns/endpoints/{code}"): ANY,
+    ("GET", "/api/v1/rundowns/villages/{code}"): ANY,
     # devices
     ("GET", "/api/v1/signing-keys"): ADMIN,
     ("POST", "/api/v1/signing-keys/rotate"): ADMIN,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -76,22 +77,40 @@ def _custom_values(used: set[str], bulletins: list[Bulletin], given: dict[str, s
     return {name: given[name].strip() for name in wanted}
 
 
-def build_context(
-    session: Session, *, revision: PlaylistRevision, data: RenderRequest, today: date
-) -> dict[str, Any]:
-    """The canonical template values of a render: only what the revision's bulletins use."""
+@dataclass(frozen=True)
+class ContextNeeds:
+    """Which template values change a revision's program: where it plays, and on which day."""
+
+    bulletins: list[Bulletin]
+    used: frozenset[str]
+    scope: RenderScope
+
+    @property
+    def dated(self) -> bool:
+        return bool(self.used & {"date", "weekday"})
+
+
+def context_needs(session: Session, revision: PlaylistRevision) -> ContextNeeds:
     bulletins = bulletins_of(session, revision)
-    if data.village is not None:
-        _village_or_raise(session, data.village)
-    used = {name for bulletin in bulletins for name in fields_used(bulletin.text)}
     scopes = {render_scope(bulletin.text) for bulletin in bulletins}
     scope = next(
         (s for s in (RenderScope.per_village, RenderScope.per_town) if s in scopes), RenderScope.once
     )
-    context: dict[str, Any] = _place(session, scope=scope, village_code=data.village)
-    if used & {"date", "weekday"}:
+    used = frozenset(name for bulletin in bulletins for name in fields_used(bulletin.text))
+    return ContextNeeds(bulletins=bulletins, used=used, scope=scope)
+
+
+def build_context(
+    session: Session, *, revision: PlaylistRevision, data: RenderRequest, today: date
+) -> dict[str, Any]:
+    """The canonical template values of a render: only what the revision's bulletins use."""
+    needs = context_needs(session, revision)
+    if data.village is not None:
+        _village_or_raise(session, data.village)
+    context: dict[str, Any] = _place(session, scope=needs.scope, village_code=data.village)
+    if needs.dated:
         context["date"] = (data.date or today).isoformat()
-    if fields := _custom_values(used, bulletins, data.fields):
+    if fields := _custom_values(set(needs.used), needs.bulletins, data.fields):
         context["fields"] = fields
     return context
 

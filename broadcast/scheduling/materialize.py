@@ -107,6 +107,7 @@ class MaterializeReport:
     unchanged: int = 0
     kept_past: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    changed_endpoints: set[int] = field(default_factory=set)
 
     @property
     def changed(self) -> int:
@@ -361,11 +362,14 @@ def _store(session: Session, compiled: CompiledWindow, report: MaterializeReport
             report.kept_past += 1
         elif wanted is None or wanted[1] <= now_raw:
             deletes.append(row[0])
+            report.changed_endpoints.add(row[1])
         elif wanted == tuple(row[4:]):
             report.unchanged += 1
         else:
             updates.append({"b_id": row[0], **{f"b_{k}": v for k, v in _values(wanted, now_raw).items()}})
+            report.changed_endpoints.add(row[1])
     inserts = [(*key, *values, now_raw) for key, values in desired.items() if values[1] > now_raw]
+    report.changed_endpoints.update(key[0] for key, values in desired.items() if values[1] > now_raw)
     report.inserted, report.updated = len(inserts), len(updates)
     report.deleted = _delete(session, table, deletes) + _delete_beyond(session, table, window[1], now_raw)
     _insert(session, inserts)

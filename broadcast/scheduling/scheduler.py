@@ -49,8 +49,10 @@ from sqlalchemy import Engine
 from broadcast.clock import Clock, SystemClock
 from broadcast.config import Settings
 from broadcast.db import transaction
+from broadcast.dispatch.push import notify_rundown_changed
 from broadcast.scheduling.leader import DEFAULT_TTL_S, LeaderLock, leader_lock
 from broadcast.scheduling.materialize import MaterializeReport, materialize
+from broadcast.scheduling.programs import request_slot_programs
 from broadcast.scheduling.refresh import add_wakeup, remove_wakeup, request_refresh, take_refresh
 from broadcast.scheduling.service import activate_due, end_due
 
@@ -188,6 +190,14 @@ class Scheduler:
         try:
             with transaction(self.engine) as session:
                 report = materialize(session, settings=self.settings, now=now)
+                request_slot_programs(
+                    session,
+                    window_start=report.window_start,
+                    window_end=report.window_end,
+                    tz=self.settings.tz,
+                )
+                # Sent after the commit: speakers whose slots changed re-fetch their rundown.
+                notify_rundown_changed(session, endpoint_ids=report.changed_endpoints, settings=self.settings)
         except Exception:
             log.exception("materialization failed; retrying at the next poll")
             with transaction(self.engine) as session:
