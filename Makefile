@@ -21,10 +21,18 @@ install: system $(STAMP)
 services: system
 	bash .ci/services
 
+# The demo city, alive: the server (with the scheduler inside it) and 300 simulated speakers.
+DEMO_SPEAKERS ?= 300
 demo: install
 	$(BIN)/broadcast db upgrade
 	$(BIN)/broadcast seed-demo
-	$(BIN)/broadcast serve
+	$(BIN)/broadcast devices provision --all --out data/demo-tokens.csv
+	BROADCAST_SCHEDULER_EMBEDDED=true $(BIN)/broadcast serve & server=$$!; \
+	trap 'kill $$server $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
+	until $(BIN)/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/api/v1/health')" 2>/dev/null; \
+	do kill -0 $$server || exit 1; sleep 1; done; \
+	$(BIN)/broadcast simulate --endpoints $(DEMO_SPEAKERS) --tokens data/demo-tokens.csv --faults 0.02 & \
+	wait $$server
 
 lint: install
 	$(BIN)/ruff check broadcast tests
