@@ -41,6 +41,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # One writer at a time, many readers (WAL): a deeper pool lets device reads queue
+            # up instead of failing when hundreds of speakers fetch at once.
+            kwargs = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 60, **kwargs}
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

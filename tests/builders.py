@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from broadcast.auth.models import Role, User, UserVillage
 from broadcast.auth.security import hash_password
@@ -36,9 +37,9 @@ def scope_user(session: Session, user: User, villages: list[Village]) -> None:
 
 
 def make_town(session: Session, *, name: str | None = None, code: str | None = None) -> Town:
-    # Codes have a fixed width; tables are emptied after each test, so wrapping is safe.
-    n = next(_counter) % 1000
-    town = Town(code=code or f"430181{n:03d}", name=name or f"测试镇{n}")
+    # Nine digits like a real town code, increasing, so code order is creation order.
+    n = next(_counter)
+    town = Town(code=code or f"43{n:07d}", name=name or f"测试镇{n}")
     session.add(town)
     session.flush()
     return town
@@ -47,8 +48,11 @@ def make_town(session: Session, *, name: str | None = None, code: str | None = N
 def make_village(
     session: Session, *, town: Town, name: str | None = None, code: str | None = None
 ) -> Village:
-    n = next(_counter) % 1000
-    village = Village(code=code or f"{town.code}{n:03d}", name=name or f"测试村{n}", town_id=town.id or 0)
+    n = next(_counter)
+    siblings = session.exec(select(func.count()).select_from(Village).where(Village.town_id == town.id)).one()
+    village = Village(
+        code=code or f"{town.code}{siblings + 1:03d}", name=name or f"测试村{n}", town_id=town.id or 0
+    )
     session.add(village)
     session.flush()
     return village

@@ -157,7 +157,7 @@ def _wait_until_up(base_url: str, server: uvicorn.Server) -> None:
     raise RuntimeError("the console test server did not answer /api/v1/health within 20 s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
     """A real uvicorn server on a free port over a migrated SQLite file holding a small city."""
     from broadcast.app import create_app
@@ -191,8 +191,10 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the console tests. Package scope: Playwright's sync API keeps an asyncio
+    loop running in this thread while it is open, which would break later tests' asyncio.run()."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("Debian's chromium is missing: install it (listed in .ci/system-deps)")
