@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcast.auth import audit
@@ -183,4 +184,8 @@ def ensure_bootstrap_admin(session: Session, *, settings: Settings) -> User | No
     data = UserCreate(
         username="admin", display_name="系统管理员", password=settings.admin_password, role=Role.admin
     )
-    return create_user(session, data=data, actor=audit.SYSTEM)
+    try:
+        with session.begin_nested():
+            return create_user(session, data=data, actor=audit.SYSTEM)
+    except IntegrityError:
+        return None  # another server process starting at the same moment made it first
