@@ -36,6 +36,12 @@ def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
+def page_of(rows: list[T], params: PageParams) -> Page[T]:
+    """One page of a short list that is already filtered in full (towns, villages)."""
+    items = rows[params.offset : params.offset + params.limit]
+    return Page(total=len(rows), limit=params.limit, offset=params.offset, items=items)
+
+
 def paginate(session: Session, query: SelectOfScalar[Any], params: PageParams) -> tuple[int, list[Any]]:
     """Count the whole filtered query, then fetch one page of it."""
     total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()

@@ -11,7 +11,7 @@ from fastapi import status as http
 
 from broadcast.deps import ActorDep, AdminUser, CurrentUser, ScopeDep, SessionDep, SettingsDep
 from broadcast.dispatch.push import publish_push
-from broadcast.pagination import Page, PageDep
+from broadcast.pagination import Page, PageDep, page_of
 from broadcast.regions import csv_io, service, tokens
 from broadcast.regions.models import Endpoint, Town, Village
 from broadcast.regions.schemas import (
@@ -68,9 +68,13 @@ FiltersDep = Annotated[EndpointFilters, Depends(_filters)]
 # Towns ----------------------------------------------------------------------------------------
 
 
-@towns.get("/towns", response_model=list[TownOut])
-def list_towns(session: SessionDep, _: CurrentUser, scope: ScopeDep) -> list[Town]:
-    return service.list_towns(session, scope=scope)
+@towns.get("/towns", response_model=Page[TownOut])
+def list_towns(session: SessionDep, _: CurrentUser, scope: ScopeDep, page: PageDep) -> Page[TownOut]:
+    rows = [
+        TownOut.model_validate(town, from_attributes=True)
+        for town in service.list_towns(session, scope=scope)
+    ]
+    return page_of(rows, page)
 
 
 @towns.get("/towns/{code}", response_model=TownOut)
@@ -96,15 +100,16 @@ def delete_town(session: SessionDep, _: AdminUser, town: TownDep, actor: ActorDe
 # Villages -------------------------------------------------------------------------------------
 
 
-@villages.get("/villages", response_model=list[VillageOut])
+@villages.get("/villages", response_model=Page[VillageOut])
 def list_villages(
     session: SessionDep,
     _: CurrentUser,
     scope: ScopeDep,
+    page: PageDep,
     town: Annotated[str | None, Query(max_length=12, description="乡镇代码")] = None,
     q: Annotated[str | None, Query(max_length=64, description="代码或名称包含的文字")] = None,
-) -> list[VillageOut]:
-    return service.list_villages(session, scope=scope, town=town, q=q)
+) -> Page[VillageOut]:
+    return page_of(service.list_villages(session, scope=scope, town=town, q=q), page)
 
 
 @villages.get("/villages/{code}", response_model=VillageOut)

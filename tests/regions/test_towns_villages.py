@@ -12,7 +12,7 @@ def test_everyone_logged_in_reads_towns(
     client: TestClient, city: City, headers: dict[Role, dict[str, str]]
 ) -> None:
     for role in (Role.admin, Role.propagandist, Role.duty_officer):
-        towns = client.get("/api/v1/towns", headers=headers[role]).json()
+        towns = client.get("/api/v1/towns", headers=headers[role]).json()["items"]
         assert [t["code"] for t in towns] == sorted(t.code for t in city.towns)
     assert client.get("/api/v1/towns").status_code == 401
 
@@ -21,8 +21,10 @@ def test_village_admin_sees_only_her_town_and_villages(
     client: TestClient, city: City, wang: dict[str, str]
 ) -> None:
     mine, other_town = city.towns[0], city.towns[1]
-    assert [t["code"] for t in client.get("/api/v1/towns", headers=wang).json()] == [mine.code]
-    assert [v["code"] for v in client.get("/api/v1/villages", headers=wang).json()] == [city.villages[0].code]
+    assert [t["code"] for t in client.get("/api/v1/towns", headers=wang).json()["items"]] == [mine.code]
+    assert [v["code"] for v in client.get("/api/v1/villages", headers=wang).json()["items"]] == [
+        city.villages[0].code
+    ]
     forbidden = client.get(f"/api/v1/towns/{other_town.code}", headers=wang)
     assert forbidden.status_code == 403
     assert other_town.code in forbidden.json()["error"]["message"]
@@ -33,12 +35,20 @@ def test_village_admin_sees_only_her_town_and_villages(
     assert client.get(f"/api/v1/villages/{city.villages[0].code}", headers=wang).status_code == 200
 
 
+def test_village_list_pages_report_the_total(client: TestClient, city: City, admin: dict[str, str]) -> None:
+    page = client.get("/api/v1/villages", params={"limit": 2, "offset": 1}, headers=admin).json()
+    assert (page["total"], page["limit"], page["offset"]) == (len(city.villages), 2, 1)
+    assert [v["code"] for v in page["items"]] == [v.code for v in city.villages[1:3]]
+
+
 def test_villages_filter_by_town_and_text(client: TestClient, city: City, admin: dict[str, str]) -> None:
     town = city.towns[1]
-    by_town = client.get(f"/api/v1/villages?town={town.code}", headers=admin).json()
+    by_town = client.get(f"/api/v1/villages?town={town.code}", headers=admin).json()["items"]
     assert [v["code"] for v in by_town] == [v.code for v in city.villages[2:]]
     assert {v["town_name"] for v in by_town} == {town.name}
-    by_text = client.get("/api/v1/villages", params={"q": city.villages[3].name}, headers=admin).json()
+    by_text = client.get("/api/v1/villages", params={"q": city.villages[3].name}, headers=admin).json()[
+        "items"
+    ]
     assert [v["code"] for v in by_text] == [city.villages[3].code]
     unknown = client.get("/api/v1/villages?town=999999999", headers=admin)
     assert unknown.status_code == 422
