@@ -40,7 +40,7 @@ from broadcast.console.nav import CONTENT_STAFF, section_named
 from broadcast.console.templating import render, templates
 from broadcast.deps import SessionDep, SettingsDep
 from broadcast.errors import BroadcastError, Forbidden, Invalid, NotFound
-from broadcast.scheduling import ics, service
+from broadcast.scheduling import service
 from broadcast.scheduling.conflicts import campaign_conflicts
 from broadcast.scheduling.models import Campaign, CampaignStatus
 from broadcast.scheduling.outputs import campaign_out, campaign_outs
@@ -314,13 +314,6 @@ def conflicts_fragment(
     campaign = service.get_campaign_or_raise(session, campaign_id)
     report = attempt(session, lambda: campaign_conflicts(session, campaign=campaign, settings=settings))
     return render(request, "campaigns_conflicts.html", user=user, report=report)
-
-
-@router.get("/campaigns/{campaign_id}/calendar.ics")
-def campaign_calendar(campaign_id: int, session: SessionDep, _: CampaignsUser) -> Response:
-    feed = ics.campaign_feed(session, campaign_id=campaign_id, scope=None)
-    headers = {"Content-Disposition": f'inline; filename="{feed.filename}"'}
-    return Response(content=feed.body, media_type=ics.MEDIA_TYPE, headers=headers)
 
 
 @router.post("/campaigns/{campaign_id}/{action}")

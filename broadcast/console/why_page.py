@@ -28,7 +28,7 @@ from broadcast.console.templating import templates
 from broadcast.deps import SessionDep, SettingsDep, village_scope
 from broadcast.errors import BroadcastError
 from broadcast.regions import service as regions
-from broadcast.scheduling import ics, why
+from broadcast.scheduling import why
 from broadcast.scheduling.why import WhyDay
 
 RUNDOWNS = section_named("rundowns")
@@ -95,10 +95,3 @@ def rundown_page(
         campaign_links=user.role in STAFF,
         playlist_links=user.role in CONTENT_STAFF,
     )
-
-
-@router.get("/rundowns/villages/{code}/calendar.ics")
-def village_calendar(code: str, session: SessionDep, user: RundownsUser) -> Response:
-    feed = ics.village_feed(session, code=code, scope=village_scope(session, user))
-    headers = {"Content-Disposition": f'inline; filename="{feed.filename}"'}
-    return Response(content=feed.body, media_type=ics.MEDIA_TYPE, headers=headers)

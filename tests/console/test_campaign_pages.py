@@ -266,7 +266,7 @@ def test_submit_approve_by_another_and_the_buttons_each_sees(
         admin.post(f"/console/campaigns/{campaign_id}/resume"), 409, "只有「已暂停」的计划可以恢复"
     )
     assert admin.post(f"/console/campaigns/{campaign_id}/explode").status_code == 404
-    feed = admin.get(f"/console/campaigns/{campaign_id}/calendar.ics")
+    feed = admin.get(f"/api/v1/campaigns/{campaign_id}/calendar.ics")
     assert feed.status_code == 200
     assert "RRULE:FREQ=DAILY" in feed.text
 
@@ -346,7 +346,7 @@ def test_why_view_for_a_village_and_the_village_admins_scope(
     assert_form_error(refused, 403, other.name)
     missing = wang.get("/console/rundowns?endpoint=NOPE")
     assert_form_error(missing, 404, "NOPE")
-    feed = wang.get(f"/console/rundowns/villages/{own.code}/calendar.ics")
+    feed = wang.get(f"/api/v1/villages/{own.code}/calendar.ics")
     assert feed.status_code == 200
     assert "秋季森林防火" in feed.text
 
