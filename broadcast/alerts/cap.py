@@ -252,12 +252,24 @@ def _line(el: etree._Element) -> str:
     return f"第 {el.sourceline} 行：" if el.sourceline else ""
 
 
+# A DOCTYPE can only sit in the prolog. Spotting it there before libxml2 runs gives one clear
+# refusal for entity bombs (which libxml2 would otherwise stop with an opaque amplification
+# error); documents in encodings this byte pattern cannot see are caught after parsing.
+_DOCTYPE_RE = re.compile(rb"(?:\xef\xbb\xbf)?(?>\s+|<\?.*?\?>|<!--.*?-->)*+<!DOCTYPE", re.DOTALL)
+_DOCTYPE_REFUSAL = (
+    "CAP 消息不得包含 DOCTYPE 或实体声明（<!DOCTYPE …>）：为防止 XML 炸弹和外部实体读取，"
+    "这类消息一律拒收，请发送方去掉 DOCTYPE 后重发"
+)
+
+
 def _load(data: bytes) -> etree._Element:
     """Size, well-formedness, no DTD, CAP 1.2 namespace, mandatory elements, then the XSD."""
     if not data or not data.strip():
         raise CapError("内容为空，不是 CAP 消息")
     if len(data) > MAX_CAP_BYTES:
         raise CapError(f"CAP 消息过大（{len(data) // 1024} KiB），上限为 1 MiB；请只发送单条预警的 XML")
+    if _DOCTYPE_RE.match(data):
+        raise CapError(_DOCTYPE_REFUSAL)
     try:
         root = etree.fromstring(data, _safe_parser())
     except etree.XMLSyntaxError as exc:
@@ -265,10 +277,7 @@ def _load(data: bytes) -> etree._Element:
     except ValueError as exc:
         raise CapError(f"不是合法的 XML：{exc}") from exc
     if root.getroottree().docinfo.internalDTD is not None:
-        raise CapError(
-            "CAP 消息不得包含 DOCTYPE 或实体声明（<!DOCTYPE …>）：为防止 XML 炸弹和外部实体读取，"
-            "这类消息一律拒收，请发送方去掉 DOCTYPE 后重发"
-        )
+        raise CapError(_DOCTYPE_REFUSAL)
     _check_namespace(root)
     _check_mandatory(root)
     schema = _schema()
@@ -314,7 +323,7 @@ def _check_mandatory(root: etree._Element) -> None:
 def _check_not_blank(root: etree._Element) -> None:
     for el in root.iter(*(_q(name) for name in _NON_BLANK)):
         if not (el.text or "").strip():
-            raise CapError(f"{_line(el)}必填元素 {_label(_local(str(el.tag)))} 为空")
+            raise CapError(f"{_line(el)}必填元素 {_label(_local(str(el.tag)))}为空")
 
 
 _ELEMENT_RE = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
@@ -352,18 +361,18 @@ def _schema_reason(error: _SchemaError) -> str:
     if "This element is not expected" in message:
         expected = _expected(message)
         hint = f"，此处应为 {expected}" if expected else ""
-        return f"{where} 不应出现在这里（名称拼写或先后顺序不符合 CAP 1.2）{hint}"
+        return f"{where}不应出现在这里（名称拼写或先后顺序不符合 CAP 1.2）{hint}"
     if "Missing child element" in message:
-        return f"{where} 缺少子元素 {_expected(message)}"
+        return f"{where}缺少子元素 {_expected(message)}"
     enum_match = _ENUM_RE.search(message)
     if enum_match:
         allowed = "、".join(v.strip().strip("'") for v in enum_match.group(2).split(","))
-        return f"{where} 的值“{enum_match.group(1)}”不被 CAP 1.2 接受，可选值：{allowed}"
+        return f"{where}的值“{enum_match.group(1)}”不被 CAP 1.2 接受，可选值：{allowed}"
     if element in _TIME_ELEMENTS:
-        return f"{where} 的时间“{value}”格式不对：{_CAP_TIME_HINT}"
+        return f"{where}的时间“{value}”格式不对：{_CAP_TIME_HINT}"
     if value_match:
-        return f"{where} 的值“{value}”格式不对"
-    return f"{where} 不符合 CAP 1.2 结构：{message}"
+        return f"{where}的值“{value}”格式不对"
+    return f"{where}不符合 CAP 1.2 结构：{message}"
 
 
 def validate_cap(data: bytes) -> None:
