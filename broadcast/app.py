@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
 
 from broadcast import migrations
+from broadcast.alerts.routes import router as alerts_router
 from broadcast.auth.routes import router as auth_router
 from broadcast.auth.service import ensure_bootstrap_admin
 from broadcast.bulletins.routes import router as bulletins_router
@@ -56,6 +57,7 @@ def api_router() -> APIRouter:
         scheduling_router,
         ics_router,
         rundowns_router,
+        alerts_router,
     )
     for child in children:
         router.include_router(child)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     signature_ttl_s: int = 3600
     gateway_queue_size: int = 256
 
+    # Alerts: which levels (1 = I, red ... 4 = IV, blue) need a second person to approve.
+    alert_approval_levels: list[int] = [1, 2]
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def effective_database_url(self) -> str:

@@ -89,6 +89,7 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 ContentUser = Annotated[User, Depends(require_roles(Role.propagandist))]
+DutyUser = Annotated[User, Depends(require_roles(Role.duty_officer))]
 StaffUser = Annotated[User, Depends(require_roles(Role.propagandist, Role.duty_officer))]
 
 

@@ -1,5 +1,6 @@
 """Imports every table module so that ``SQLModel.metadata`` knows all tables (Alembic, tests)."""
 
+from broadcast.alerts import models as alerts_models
 from broadcast.auth import models as auth_models
 from broadcast.content import models as content_models
 from broadcast.db import metadata
@@ -9,6 +10,7 @@ from broadcast.regions import models as regions_models
 from broadcast.scheduling import models as scheduling_models
 
 __all__ = [
+    "alerts_models",
     "auth_models",
     "content_models",
     "dispatch_models",

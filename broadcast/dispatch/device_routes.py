@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 
+from broadcast.alerts.service import device_alerts
 from broadcast.clock import utc_now
 from broadcast.content.audio import HOUSE_MEDIA_TYPE
 from broadcast.content.service import etag_matches
@@ -18,7 +19,13 @@ from broadcast.content.store import get_store
 from broadcast.deps import SessionDep, SettingsDep, reject_unknown_query
 from broadcast.dispatch import keys
 from broadcast.dispatch.device_auth import DeviceDep
-from broadcast.dispatch.device_schemas import EventBatch, EventsResult, PublicKeyOut, PublishedKeys
+from broadcast.dispatch.device_schemas import (
+    AlertsDocument,
+    EventBatch,
+    EventsResult,
+    PublicKeyOut,
+    PublishedKeys,
+)
 from broadcast.dispatch.events import ingest_events, limit_body
 from broadcast.dispatch.rundown_doc import program_file_or_raise, signed_rundown
 
@@ -72,6 +79,13 @@ def get_program_audio(
     if etag_matches(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return FileResponse(path, media_type=HOUSE_MEDIA_TYPE, headers=headers)
+
+
+@router.get("/alerts", response_model=AlertsDocument)
+def get_alerts(session: SessionDep, settings: SettingsDep, endpoint: DeviceDep) -> AlertsDocument:
+    """Every alert (and cancel) this device must obey now, signed: fetched after every welcome."""
+    envelopes = device_alerts(session, endpoint=endpoint, settings=settings, now=utc_now())
+    return AlertsDocument(envelopes=envelopes)
 
 
 @router.post("/events", response_model=EventsResult, dependencies=[Depends(limit_body)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from broadcast.dispatch.models import PlayEventType
 
@@ -21,9 +21,27 @@ class DeviceEvent(BaseModel):
     type: PlayEventType
     at: AwareDatetime
     slot_id: int | None = Field(default=None, ge=1)
+    alert_id: int | None = Field(
+        default=None, ge=1, description="紧急插播的事件：预警编号（与 slot_id 二选一）"
+    )
+    alert_revision: int | None = Field(default=None, ge=1)
     program_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     position_ms: int | None = Field(default=None, ge=0, le=2**31 - 1)
     reason: str | None = Field(default=None, max_length=255)
+
+    @model_validator(mode="after")
+    def _slot_or_alert(self) -> DeviceEvent:
+        if self.slot_id is not None and self.alert_id is not None:
+            raise ValueError("slot_id 与 alert_id 只能填一个：一次播放要么是播出时段，要么是紧急插播")
+        if self.alert_revision is not None and self.alert_id is None:
+            raise ValueError("alert_revision 需与 alert_id 一起填写")
+        return self
+
+
+class AlertsDocument(BaseModel):
+    envelopes: list[dict[str, Any]] = Field(
+        description="签名的 alert / cancel 消息（与推送相同的信封），按级别从高到低"
+    )
 
 
 class EventBatch(BaseModel):

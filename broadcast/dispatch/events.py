@@ -2,8 +2,9 @@
 
 Each event carries the device's own id; the (endpoint, id) unique key and ON CONFLICT DO
 NOTHING make a retried batch count every event once, even when two retries race. A bad event
-(shape, type, a time too far ahead, a slot that is unknown or belongs to another endpoint) is
-rejected alone with its index, id and a code; the others are stored.
+(shape, type, a time too far ahead, a slot or an alert that is unknown or not this endpoint's)
+is rejected alone with its index, id and a code; the others are stored. Events about alerts also
+move the endpoint's delivery on the alert's board (playing, completed, interrupted, failed).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from broadcast.alerts.delivery import record_play
+from broadcast.alerts.models import Alert, AlertDelivery
 from broadcast.dispatch.device_schemas import MAX_EVENTS, DeviceEvent, EventsResult, RejectedEvent
-from broadcast.dispatch.models import PlayEvent
+from broadcast.dispatch.models import PlayEvent, PlayEventType
 from broadcast.errors import TooLarge
 from broadcast.regions.models import Endpoint
 from broadcast.scheduling.models import RundownSlot
@@ -76,12 +79,42 @@ def _slot_problem(event: DeviceEvent, owners: dict[int, int], endpoint: Endpoint
     return None
 
 
+def _alert_targets(
+    session: Session, endpoint: Endpoint, events: list[tuple[int, DeviceEvent]]
+) -> tuple[set[int], set[int]]:
+    """Of the alerts these events name: those that exist, and those sent to this endpoint."""
+    ids = {event.alert_id for _, event in events if event.alert_id is not None}
+    if not ids:
+        return set(), set()
+    known = set(session.exec(select(Alert.id).where(col(Alert.id).in_(ids))).all())
+    mine = session.exec(
+        select(AlertDelivery.alert_id).where(
+            AlertDelivery.endpoint_id == endpoint.id, col(AlertDelivery.alert_id).in_(ids)
+        )
+    ).all()
+    return {i for i in known if i is not None}, set(mine)
+
+
+def _alert_problem(
+    event: DeviceEvent, known: set[int], mine: set[int], endpoint: Endpoint
+) -> tuple[str, str] | None:
+    if event.alert_id is None:
+        return None
+    if event.alert_id not in known:
+        return "unknown_alert", f"预警 {event.alert_id} 不存在：请重新获取 /device/v1/alerts"
+    if event.alert_id not in mine:
+        return "foreign_alert", f"预警 {event.alert_id} 没有发给本终端 {endpoint.code}"
+    return None
+
+
 def _row(endpoint: Endpoint, event: DeviceEvent, now: datetime) -> dict[str, Any]:
     return {
         "endpoint_id": endpoint.id,
         "event_id": event.id,
         "type": event.type,
         "slot_id": event.slot_id,
+        "alert_id": event.alert_id,
+        "alert_revision": event.alert_revision,
         "program_sha256": event.program_sha256,
         "position_ms": event.position_ms,
         "reason": event.reason,
@@ -90,17 +123,18 @@ def _row(endpoint: Endpoint, event: DeviceEvent, now: datetime) -> dict[str, Any
     }
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert, skipping (endpoint, id) pairs already stored; the number actually inserted."""
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert, skipping (endpoint, id) pairs already stored; the rows actually inserted."""
     if not rows:
-        return 0
+        return []
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(_TABLE)
         .on_conflict_do_nothing(index_elements=[_TABLE.c.endpoint_id, _TABLE.c.event_id])
-        .returning(_TABLE.c.id)
+        .returning(_TABLE.c.event_id)
     )
-    return len(session.execute(statement, rows).all())
+    inserted = {row[0] for row in session.execute(statement, rows).all()}
+    return [row for row in rows if row["event_id"] in inserted]
 
 
 def _validate(
@@ -115,9 +149,10 @@ def _validate(
         else:
             parsed.append((index, result))
     owners = _slot_owners(session, parsed)
+    known, mine = _alert_targets(session, endpoint, parsed)
     valid: list[DeviceEvent] = []
     for index, event in parsed:
-        if problem := _slot_problem(event, owners, endpoint):
+        if problem := _slot_problem(event, owners, endpoint) or _alert_problem(event, known, mine, endpoint):
             rejected.append(RejectedEvent(index=index, id=event.id, code=problem[0], message=problem[1]))
         else:
             valid.append(event)
@@ -134,5 +169,19 @@ def ingest_events(
     rows: dict[str, dict[str, Any]] = {}
     for event in valid:
         rows.setdefault(event.id, _row(endpoint, event, now))
-    accepted = _insert_new(session, list(rows.values()))
+    inserted = _insert_new(session, list(rows.values()))
+    about_alerts = [
+        (
+            row["alert_id"],
+            row["alert_revision"],
+            PlayEventType(row["type"]),
+            row["occurred_at"],
+            row["reason"],
+        )
+        for row in inserted
+        if row["alert_id"] is not None
+    ]
+    if about_alerts:
+        record_play(session, endpoint_id=endpoint.id or 0, events=about_alerts)
+    accepted = len(inserted)
     return EventsResult(accepted=accepted, duplicates=len(valid) - accepted, rejected=rejected)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from broadcast.clock import utc_now
@@ -79,8 +80,26 @@ class PlayEvent(SQLModel, table=True):
     event_id: str = Field(max_length=64)
     type: PlayEventType = enum_field(PlayEventType, index=True)
     slot_id: int | None = Field(default=None, foreign_key="rundown_slots.id", index=True, ondelete="SET NULL")
+    alert_id: int | None = Field(default=None, foreign_key="alerts.id", index=True, ondelete="SET NULL")
+    alert_revision: int | None = None
     program_sha256: str | None = Field(default=None, max_length=64)
     position_ms: int | None = None
     reason: str | None = Field(default=None, max_length=255)
     occurred_at: datetime = Field(index=True)
     received_at: datetime = Field(default_factory=utc_now)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A broker message committed with the change it announces, published after the commit.
+
+    ``published_at`` is set once a gateway relay has handed it to the broker; a row left
+    unpublished (the process died between commit and publish) is picked up by the relay of any
+    server. Publishing twice is harmless: devices drop what they already accepted.
+    """
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now)
+    published_at: datetime | None = Field(default=None, index=True)

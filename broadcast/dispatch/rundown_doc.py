@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from broadcast.alerts.models import Alert
 from broadcast.config import Settings
 from broadcast.content.models import AudioBlob
 from broadcast.content.service import etag_matches, get_blob_or_raise
@@ -156,9 +158,12 @@ def signed_rundown(
 
 
 def program_file_or_raise(session: Session, sha256: str, *, store: AudioStore) -> Path:
-    """A rendered program's file. Devices get programs only, not the raw material behind them."""
+    """A rendered program's or an alert's file. Devices get programs only, not the raw material."""
     query = select(Render.id).where(Render.blob_sha256 == sha256, Render.status == RenderStatus.done)
-    if session.exec(query.limit(1)).first() is None:
+    alert = select(Alert.id).where(
+        or_(col(Alert.program_sha256) == sha256, col(Alert.all_clear_sha256) == sha256)
+    )
+    if session.exec(query.limit(1)).first() is None and session.exec(alert.limit(1)).first() is None:
         raise NotFound(f"节目音频 {sha256[:16]}… 不存在：请重新获取播出单后按其中的地址下载")
     _blob, path = get_blob_or_raise(session, sha256, store=store)
     return path
