@@ -22,6 +22,7 @@ ANY = frozenset({A, P, D, V})
 ADMIN = frozenset({A})
 CONTENT = frozenset({A, P})
 STAFF = frozenset({A, P, D})
+DUTY = frozenset({A, D})
 # Device routes take a device token only: a user's login is as good as no credential there.
 DEVICE: frozenset[Role | None] = frozenset()
 
@@ -110,7 +111,20 @@ MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     # devices
     ("GET", "/api/v1/signing-keys"): ADMIN,
     ("POST", "/api/v1/signing-keys/rotate"): ADMIN,
+    # alerts: the duty desk only
+    ("POST", "/api/v1/alerts"): DUTY,
+    ("GET", "/api/v1/alerts"): DUTY,
+    ("GET", "/api/v1/alerts/{alert_id}"): DUTY,
+    ("GET", "/api/v1/alerts/{alert_id}/preview"): DUTY,
+    ("POST", "/api/v1/alerts/{alert_id}/send"): DUTY,
+    ("POST", "/api/v1/alerts/{alert_id}/approve"): DUTY,
+    ("POST", "/api/v1/alerts/{alert_id}/break-glass"): DUTY,
+    ("POST", "/api/v1/alerts/{alert_id}/update"): DUTY,
+    ("POST", "/api/v1/alerts/{alert_id}/cancel"): DUTY,
+    ("GET", "/api/v1/alerts/{alert_id}/board"): DUTY,
+    ("GET", "/api/v1/alerts/{alert_id}/deliveries"): DUTY,
     ("GET", "/device/v1/keys"): PUBLIC,
+    ("GET", "/device/v1/alerts"): DEVICE,
     ("GET", "/device/v1/rundown"): DEVICE,
     ("GET", "/device/v1/audio/{sha256}"): DEVICE,
     ("POST", "/device/v1/events"): DEVICE,
