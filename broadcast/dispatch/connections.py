@@ -12,16 +12,18 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from starlette.websockets import WebSocket
 
 from broadcast.clock import utc_now
 
 log = logging.getLogger(__name__)
+
+KeyT = TypeVar("KeyT", bound=Hashable)
 
 CLOSE_TIMEOUT_S = 1.0
 
@@ -30,6 +32,7 @@ class CloseCode:
     normal = 1000
     going_away = 1001
     too_big = 1009
+    try_again_later = 1013
     bad_frames = 4400
     unauthorized = 4401
     forbidden = 4403
@@ -142,20 +145,21 @@ class Registry:
         return sum(1 for connection in chosen if connection.offer(frame))
 
 
-class FloodLimiter:
-    """More than ``limit`` connects from one endpoint within ``window_s`` are refused (4429).
+class FloodLimiter(Generic[KeyT]):
+    """More than ``limit`` connects with one key within ``window_s`` are refused (4429).
 
-    Refused attempts count too, so a device that keeps hammering stays refused until it backs off.
+    The gateway keys by token hash, so it refuses before any database work. Refused attempts
+    count too, so a device that keeps hammering stays refused until it backs off.
     """
 
     def __init__(self, *, limit: int = 10, window_s: float = 60.0) -> None:
         self.limit = limit
         self.window_s = window_s
-        self._attempts: dict[int, deque[float]] = {}
+        self._attempts: dict[KeyT, deque[float]] = {}
 
-    def allow(self, endpoint_id: int, now: float | None = None) -> bool:
+    def allow(self, key: KeyT, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        attempts = self._attempts.setdefault(endpoint_id, deque())
+        attempts = self._attempts.setdefault(key, deque())
         while attempts and attempts[0] <= now - self.window_s:
             attempts.popleft()
         attempts.append(now)
@@ -164,5 +168,5 @@ class FloodLimiter:
     def forget_idle(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         idle = [k for k, v in self._attempts.items() if not v or v[-1] <= now - self.window_s]
-        for endpoint_id in idle:
-            del self._attempts[endpoint_id]
+        for key in idle:
+            del self._attempts[key]

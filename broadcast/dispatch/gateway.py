@@ -1,9 +1,11 @@
 """``GET /device/v1/ws``: the WebSocket every speaker holds for pushes (see docs/device-protocol.md).
 
 Authentication by the handshake's ``Authorization`` header or a first ``hello`` frame, then a
-``welcome``. Each connection gets a bounded queue and one writer task; this module reads frames
-and answers them in memory (pings, acks, status); presence and database work go through the
-runtime, in worker threads.
+``welcome``. The token's hash goes through the flood limit (4429), then into the runtime's
+admission batch, which checks it and marks the endpoint online with hundreds of others in one
+transaction; when too many handshakes already wait, the answer is 1013 at once. Each connection
+gets a bounded queue and one writer task; this module reads frames and answers them in memory
+(pings, acks, status); presence and database work go through the runtime, in worker threads.
 """
 
 from __future__ import annotations
@@ -11,23 +13,26 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
-from sqlmodel import Session
 from starlette.websockets import WebSocket
 
+from broadcast.auth.security import hash_device_token
 from broadcast.clock import utc_now
 from broadcast.dispatch.connections import CloseCode, Connection
-from broadcast.dispatch.device_auth import authenticate_ws_token, ws_close_code
+from broadcast.dispatch.device_auth import TokenRefusal
 from broadcast.dispatch.envelope import format_time
-from broadcast.dispatch.models import Counter
 from broadcast.dispatch.presence import Reason
-from broadcast.dispatch.runtime import DispatchRuntime, frame, runtime_of
-from broadcast.dispatch.sequence import PUSH
-from broadcast.errors import BroadcastError
+from broadcast.dispatch.runtime import (
+    DispatchRuntime,
+    Handshake,
+    Identity,
+    Stopping,
+    TryLater,
+    frame,
+    runtime_of,
+)
 
 router = APIRouter(prefix="/device/v1")
 
@@ -40,19 +45,6 @@ MAX_FIRMWARE_CHARS = 64
 
 class BadFrame(Exception):
     """A frame the server cannot act upon; the message (zh-CN) goes back to the device."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    endpoint_id: int
-    code: str
-    last_seq: int
-
-
-def identify(session: Session, token: str) -> Identity:
-    endpoint = authenticate_ws_token(session, token)
-    counter = session.get(Counter, PUSH)
-    return Identity(endpoint.id or 0, endpoint.code, counter.value if counter else 0)
 
 
 def frame_text(message: Mapping[str, Any]) -> str | None:
@@ -109,19 +101,24 @@ async def _read_token(websocket: WebSocket) -> str | None:
     return token[:MAX_TOKEN_CHARS]
 
 
-async def _authenticate(websocket: WebSocket, runtime: DispatchRuntime) -> Identity | None:
-    token = await _read_token(websocket)
-    if token is None:
-        return None
-    try:
-        identity = await runtime.run_db(partial(identify, token=token))
-    except BroadcastError as exc:
-        await _close(websocket, ws_close_code(exc), exc.code)
-        return None
-    if not runtime.flood.allow(identity.endpoint_id):
+async def _authenticate(
+    websocket: WebSocket, runtime: DispatchRuntime, handshake: Handshake
+) -> Identity | None:
+    if not runtime.flood.allow(handshake.token_hash):
         await _close(websocket, CloseCode.flood, "too many connects: back off")
         return None
-    return identity
+    try:
+        outcome = await runtime.admit(handshake)
+    except TryLater:
+        await _close(websocket, CloseCode.try_again_later, "gateway busy: retry in 1-10 s")
+        return None
+    except Stopping:
+        await _close(websocket, CloseCode.going_away, "gateway stopping")
+        return None
+    if isinstance(outcome, TokenRefusal):
+        await _close(websocket, outcome.close_code, outcome.reason)
+        return None
+    return outcome
 
 
 def _check_ack(data: dict[str, Any]) -> int:
@@ -196,7 +193,9 @@ async def _serve(connection: Connection, runtime: DispatchRuntime) -> None:
     await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
     for task in (writer, reader):
         task.cancel()
-    await asyncio.gather(writer, reader, return_exceptions=True)
+    # Not gather: if this handler is cancelled meanwhile (server stopping), gather would replace
+    # that cancellation with the children's, and the server could not tell it was its own.
+    await asyncio.wait({writer, reader})
 
 
 def _address(websocket: WebSocket) -> str | None:
@@ -207,16 +206,21 @@ def _address(websocket: WebSocket) -> str | None:
 async def device_socket(websocket: WebSocket) -> None:
     runtime = runtime_of(websocket.app)
     await websocket.accept()
-    identity = await _authenticate(websocket, runtime)
+    token = await _read_token(websocket)
+    if token is None:
+        return
+    handshake = Handshake(hash_device_token(token), _address(websocket), utc_now())
+    identity = await _authenticate(websocket, runtime, handshake)
     if identity is None:
         return
     connection = Connection(
         endpoint_id=identity.endpoint_id,
         code=identity.code,
-        address=_address(websocket),
+        address=handshake.address,
         websocket=websocket,
         queue_size=runtime.settings.gateway_queue_size,
         on_frame=runtime.note_frame,
+        last_frame_at=handshake.at,
     )
     welcome = {
         "type": "welcome",
@@ -226,8 +230,8 @@ async def device_socket(websocket: WebSocket) -> None:
         "last_seq": identity.last_seq,
     }
     connection.offer(frame(welcome))
-    await runtime.attach(connection)
+    runtime.registry.register(connection)
     try:
         await _serve(connection, runtime)
     finally:
-        await runtime.detach(connection)
+        runtime.detach(connection)

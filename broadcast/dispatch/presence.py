@@ -10,6 +10,10 @@ marks its endpoint offline only if nobody has seen the endpoint since its own la
 device may already be connected to another process), and the sweep of stale rows (for a process
 that died) is one ``UPDATE ... RETURNING``, so each change is recorded exactly once.
 ``last_seen_at`` is written in batches, never one UPDATE per ping, and never moves backwards.
+A connect storm is thousands of arrivals a second, so the gateway marks arrivals and
+departures in batches too (``mark_online_many``, ``mark_offline_many``), one transaction per
+batch, with the same rules as the one-row functions. Batches lock their rows in id order, so
+two processes (or an arrival and a departure batch) cannot deadlock on each other.
 These functions block: the gateway calls them in a worker thread.
 """
 
@@ -113,6 +117,133 @@ def mark_offline(session: Session, *, endpoint_id: int, last_frame_at: datetime,
     return True
 
 
+@dataclass(frozen=True)
+class Arrival:
+    endpoint_id: int
+    address: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Departure:
+    endpoint_id: int
+    last_frame_at: datetime
+    reason: Reason
+
+
+@dataclass
+class _Row:
+    status: EndpointStatus
+    address: str | None
+    last_seen_at: datetime | None
+
+
+def _lock_rows(session: Session, endpoint_ids: set[int]) -> dict[int, _Row]:
+    """Status, address and last_seen_at of these endpoints, rows locked in id order (PostgreSQL)."""
+    query = (
+        sql_select(col(Endpoint.id), col(Endpoint.status), col(Endpoint.address), col(Endpoint.last_seen_at))
+        .where(col(Endpoint.id).in_(sorted(endpoint_ids)))
+        .order_by(col(Endpoint.id))
+        .with_for_update()
+    )
+    rows = session.execute(query).all()
+    return {eid: _Row(EndpointStatus(status), address, seen) for eid, status, address, seen in rows}
+
+
+def mark_online_many(session: Session, arrivals: Sequence[Arrival]) -> set[int]:
+    """``mark_online`` for a batch, in order; the endpoints whose state or address changed."""
+    rows = _lock_rows(session, {a.endpoint_id for a in arrivals})
+    table = Endpoint.__table__  # type: ignore[attr-defined]
+    at = bindparam("at", type_=table.c.last_seen_at.type)
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("eid"))
+        .values(
+            status=case(
+                # Not IN (...): an expanding parameter cannot be used with executemany.
+                (or_(*(table.c.status == s for s in _PRESENCE_STATUSES)), EndpointStatus.online),
+                else_=table.c.status,
+            ),
+            address=bindparam("addr"),
+            last_seen_at=case(
+                (or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < at), at),
+                else_=table.c.last_seen_at,
+            ),
+        )
+    )
+    params, changed = [], set()
+    for arrival in arrivals:
+        row = rows.get(arrival.endpoint_id)
+        if row is None:
+            continue  # deleted since its token was read: nothing to mark
+        if row.status != EndpointStatus.online or row.address != arrival.address:
+            changed.add(arrival.endpoint_id)
+            session.add(
+                PresenceEvent(
+                    endpoint_id=arrival.endpoint_id,
+                    state=PresenceState.online,
+                    at=arrival.at,
+                    address=arrival.address,
+                    reason=Reason.connected,
+                )
+            )
+        if row.status in _PRESENCE_STATUSES:
+            row.status = EndpointStatus.online
+        row.address = arrival.address
+        if row.last_seen_at is None or row.last_seen_at < arrival.at:
+            row.last_seen_at = arrival.at
+        params.append({"eid": arrival.endpoint_id, "addr": arrival.address, "at": arrival.at})
+    if params:
+        session.execute(statement, params)
+    session.flush()
+    return changed
+
+
+def mark_offline_many(session: Session, departures: Sequence[Departure]) -> set[int]:
+    """``mark_offline`` for a batch, in order; the endpoints it took offline.
+
+    A departure counts only if nobody has seen the endpoint since its connection's last frame:
+    a device that already reconnected (here or to another process) stays online.
+    """
+    rows = _lock_rows(session, {d.endpoint_id for d in departures})
+    table = Endpoint.__table__  # type: ignore[attr-defined]
+    statement = (
+        table.update()
+        .where(table.c.id == bindparam("eid"))
+        .values(
+            status=case(
+                (table.c.status == EndpointStatus.online, EndpointStatus.offline), else_=table.c.status
+            ),
+            last_seen_at=bindparam("last_frame", type_=table.c.last_seen_at.type),
+        )
+    )
+    params, changed = [], set()
+    for departure in departures:
+        row = rows.get(departure.endpoint_id)
+        if row is None or row.status not in (EndpointStatus.online, EndpointStatus.fault):
+            continue
+        if row.last_seen_at is not None and row.last_seen_at > departure.last_frame_at:
+            continue
+        if row.status == EndpointStatus.online:
+            row.status = EndpointStatus.offline
+        row.last_seen_at = departure.last_frame_at
+        changed.add(departure.endpoint_id)
+        params.append({"eid": departure.endpoint_id, "last_frame": departure.last_frame_at})
+        session.add(
+            PresenceEvent(
+                endpoint_id=departure.endpoint_id,
+                state=PresenceState.offline,
+                at=departure.last_frame_at,
+                address=row.address,
+                reason=departure.reason,
+            )
+        )
+    if params:
+        session.execute(statement, params)
+    session.flush()
+    return changed
+
+
 def record_seen(session: Session, *, seen: Mapping[int, datetime], firmware: Mapping[int, str]) -> None:
     """One batch of 'last frame at' and reported firmware; ``last_seen_at`` only moves forward."""
     table = Endpoint.__table__  # type: ignore[attr-defined]
@@ -123,10 +254,10 @@ def record_seen(session: Session, *, seen: Mapping[int, datetime], firmware: Map
             .where(or_(table.c.last_seen_at.is_(None), table.c.last_seen_at < bindparam("seen")))
             .values(last_seen_at=bindparam("seen"))
         )
-        session.execute(statement, [{"eid": k, "seen": v} for k, v in seen.items()])
+        session.execute(statement, [{"eid": k, "seen": seen[k]} for k in sorted(seen)])
     if firmware:
         statement = table.update().where(table.c.id == bindparam("eid")).values(firmware=bindparam("fw"))
-        session.execute(statement, [{"eid": k, "fw": v} for k, v in firmware.items()])
+        session.execute(statement, [{"eid": k, "fw": firmware[k]} for k in sorted(firmware)])
     session.flush()
 
 

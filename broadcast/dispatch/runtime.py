@@ -1,8 +1,10 @@
 """The device gateway's per-process state and background tasks, started and stopped with the server.
 
 One :class:`DispatchRuntime` per server process holds the broker, the connection registry and
-the presence batches, and runs four tasks: the broker reader (fan-out to local connections),
-the pinger, the sweeper (silent connections, stale rows) and the presence flusher. Database
+the presence batches, and runs six tasks: the broker reader (fan-out to local connections),
+the pinger, the sweeper (silent connections, stale rows), the presence flusher, and the two
+batchers of a connect storm: admission (token check, online marks and the push counter for up
+to ``ADMISSION_BATCH`` handshakes per transaction) and departures (offline marks). Database
 work always runs in a worker thread; the event loop only moves frames.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 from fastapi import FastAPI
@@ -28,18 +31,139 @@ from broadcast.db import transaction
 from broadcast.dispatch import presence
 from broadcast.dispatch.broker import Broker, Message, make_broker
 from broadcast.dispatch.connections import CloseCode, Connection, FloodLimiter, Registry
+from broadcast.dispatch.device_auth import TokenOwner, TokenRefusal, check_ws_tokens
 from broadcast.dispatch.envelope import format_time
-from broadcast.dispatch.presence import Reason
+from broadcast.dispatch.models import Counter
+from broadcast.dispatch.presence import Departure, Reason
+from broadcast.dispatch.sequence import PUSH
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
+R = TypeVar("R")
 STOP_GRACE_S = 2.0
+# Handshakes checked in one transaction, and how many may wait for one before the gateway
+# answers 1013 (try again later) at once: a storm beyond what the database absorbs in a few
+# batches is turned away cheaply instead of piling up into timeouts.
+ADMISSION_BATCH = 500
+MAX_ADMISSIONS = 2000
+DEPARTURE_BATCH = 1000
 _running: list[DispatchRuntime] = []
 
 
 def frame(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+class TryLater(Exception):
+    """The gateway cannot take this handshake now (queue full, database failing): close 1013."""
+
+
+class Stopping(Exception):
+    """The gateway is stopping: the handshake is closed with 1001."""
+
+
+class Batcher(Generic[K, R]):
+    """Items from many coroutines, handled up to ``size`` at a time by one task (one transaction).
+
+    While a batch is in the database the next one fills, so the batch size follows the load.
+    ``limit`` bounds the items waiting or in work: beyond it ``submit`` raises ``TryLater``.
+    """
+
+    def __init__(
+        self, work: Callable[[list[K]], Awaitable[list[R]]], *, size: int, limit: int | None = None
+    ) -> None:
+        self._work = work
+        self.size = size
+        self.limit = limit
+        self._waiting: list[tuple[K, asyncio.Future[R]]] = []
+        self._in_work = 0
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._waiting) + self._in_work
+
+    def submit(self, item: K) -> asyncio.Future[R]:
+        if self.limit is not None and len(self) >= self.limit:
+            raise TryLater(f"{len(self)} waiting")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        self._ready.set()
+        return future
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            await self.one_batch()
+
+    async def drain(self) -> None:
+        """Handle everything waiting now (for a stop: the task that ran batches is gone)."""
+        while self._waiting:
+            await self.one_batch()
+
+    def fail_waiting(self, error: Exception) -> None:
+        waiting, self._waiting = self._waiting, []
+        self._ready.clear()
+        for _, future in waiting:
+            if not future.done():
+                future.set_exception(error)
+
+    async def one_batch(self) -> None:
+        batch, self._waiting = self._waiting[: self.size], self._waiting[self.size :]
+        if not self._waiting:
+            self._ready.clear()
+        if not batch:
+            return
+        self._in_work = len(batch)
+        try:
+            results = await self._work([item for item, _ in batch])
+        except Exception as exc:
+            log.exception("a gateway batch of %d failed", len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(TryLater(str(exc)))
+            return
+        finally:
+            self._in_work = 0
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+@dataclass(frozen=True)
+class Handshake:
+    token_hash: str
+    address: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Identity:
+    endpoint_id: int
+    code: str
+    last_seq: int
+
+
+def admit(session: Session, handshakes: Sequence[Handshake]) -> list[Identity | TokenRefusal]:
+    """One batch of handshakes: check the tokens, mark the admitted online, read the push counter."""
+    verdicts = check_ws_tokens(session, {h.token_hash for h in handshakes}, now=utc_now())
+    arrivals = []
+    for handshake in handshakes:
+        verdict = verdicts[handshake.token_hash]
+        if isinstance(verdict, TokenOwner):
+            arrivals.append(presence.Arrival(verdict.endpoint_id, handshake.address, handshake.at))
+    presence.mark_online_many(session, arrivals)
+    counter = session.get(Counter, PUSH)
+    last_seq = counter.value if counter else 0
+    outcomes: list[Identity | TokenRefusal] = []
+    for handshake in handshakes:
+        verdict = verdicts[handshake.token_hash]
+        if isinstance(verdict, TokenOwner):
+            outcomes.append(Identity(verdict.endpoint_id, verdict.code, last_seq))
+        else:
+            outcomes.append(verdict)
+    return outcomes
 
 
 class DispatchRuntime:
@@ -48,7 +172,11 @@ class DispatchRuntime:
         self.settings = settings
         self.broker = broker
         self.registry = Registry()
-        self.flood = FloodLimiter()
+        self.flood: FloodLimiter[str] = FloodLimiter()
+        self.admission: Batcher[Handshake, Identity | TokenRefusal] = Batcher(
+            self._admit_batch, size=ADMISSION_BATCH, limit=MAX_ADMISSIONS
+        )
+        self.departures: Batcher[Departure, set[int]] = Batcher(self._depart_batch, size=DEPARTURE_BATCH)
         offline_after = settings.device_offline_after_s
         self.sweep_interval_s = max(0.2, min(5.0, offline_after / 4))
         self.flush_interval_s = self.sweep_interval_s
@@ -69,12 +197,16 @@ class DispatchRuntime:
             asyncio.create_task(self._every(self.settings.device_ping_interval_s, self._ping_all)),
             asyncio.create_task(self._every(self.sweep_interval_s, self._sweep)),
             asyncio.create_task(self._every(self.flush_interval_s, self._flush)),
+            asyncio.create_task(self.admission.run(), name="dispatch-admission"),
+            asyncio.create_task(self.departures.run(), name="dispatch-departures"),
         ]
         _running.append(self)
 
     async def stop(self) -> None:
+        """Close every connection (1001), then write all their offline marks in a few batches."""
         if self in _running:
             _running.remove(self)
+        self.admission.fail_waiting(Stopping())
         for connection in self.registry.connections():
             connection.close(CloseCode.going_away, Reason.shutdown)
         deadline = asyncio.get_running_loop().time() + STOP_GRACE_S
@@ -83,6 +215,8 @@ class DispatchRuntime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.admission.fail_waiting(Stopping())
+        await self.departures.drain()
         await self._flush()
         await self.broker.close()
 
@@ -103,31 +237,27 @@ class DispatchRuntime:
     def note_firmware(self, endpoint_id: int, firmware: str) -> None:
         self._firmware[endpoint_id] = firmware
 
-    async def attach(self, connection: Connection) -> None:
-        """Record it online, then make it the endpoint's connection here."""
-        await self.run_db(
-            partial(
-                presence.mark_online,
-                endpoint_id=connection.endpoint_id,
-                address=connection.address,
-                at=connection.last_frame_at,
-            )
-        )
-        self.registry.register(connection)
+    async def admit(self, handshake: Handshake) -> Identity | TokenRefusal:
+        """Wait for this handshake's batch: its endpoint (already marked online) or its refusal.
 
-    async def detach(self, connection: Connection) -> None:
+        Raises ``TryLater`` when too many handshakes wait already, ``Stopping`` during a stop.
+        """
+        return await self.admission.submit(handshake)
+
+    async def _admit_batch(self, handshakes: list[Handshake]) -> list[Identity | TokenRefusal]:
+        return await self.run_db(partial(admit, handshakes=handshakes))
+
+    def detach(self, connection: Connection) -> None:
+        """Queue its offline mark (written with others in one transaction)."""
         if not self.registry.unregister(connection):
             return  # replaced by a newer connection: the endpoint is still online
         self._seen.pop(connection.endpoint_id, None)
         reason = Reason(connection.close_reason) if connection.close_reason else Reason.closed
-        await self.run_db(
-            partial(
-                presence.mark_offline,
-                endpoint_id=connection.endpoint_id,
-                last_frame_at=connection.last_frame_at,
-                reason=reason,
-            )
-        )
+        self.departures.submit(Departure(connection.endpoint_id, connection.last_frame_at, reason))
+
+    async def _depart_batch(self, departures: list[Departure]) -> list[set[int]]:
+        gone = await self.run_db(partial(presence.mark_offline_many, departures=departures))
+        return [gone] * len(departures)
 
     # Publishing, from any thread.
 
