@@ -23,6 +23,9 @@ STABLE_AFTER_S = 30.0
 # Close codes after which reconnecting with the same token cannot help.
 FATAL_CLOSES = frozenset({4401, 4403})
 FLOOD_CLOSE = 4429
+BUSY_CLOSE = 1013
+# The server is going away or restarting (1012 is what the HTTP server sends as it stops).
+RESTART_CLOSES = frozenset({1001, 1012})
 
 
 class ChannelClosed(Exception):
@@ -69,17 +72,27 @@ class Channel:
         while True:
             await self._network_up.wait()
             started = time.monotonic()
-            code = await self._session()
+            code, welcomed = await self._session()
             if code is not None:
                 self._stats.close_codes[code] += 1
-            if code in FATAL_CLOSES:
-                self._stats.auth_failures += 1
-                raise ChannelClosed(code)
-            if time.monotonic() - started >= STABLE_AFTER_S:
-                self._backoff.reset()
-            if code == FLOOD_CLOSE:
-                self._backoff.saturate()
-            await asyncio.sleep(self._backoff.next_delay())
+            await asyncio.sleep(self._delay_after(code, welcomed, time.monotonic() - started))
+
+    def _delay_after(self, code: int | None, welcomed: bool, lasted_s: float) -> float:
+        """How long to wait before the next attempt (§7); raises on a refused token."""
+        if code in FATAL_CLOSES:
+            self._stats.auth_failures += 1
+            raise ChannelClosed(code)
+        if code == BUSY_CLOSE:
+            return self._backoff.busy_delay()
+        if welcomed:
+            self._backoff.connected()
+        if lasted_s >= STABLE_AFTER_S:
+            self._backoff.reset()
+        if code == FLOOD_CLOSE:
+            self._backoff.saturate()
+        elif welcomed and (code is None or code in RESTART_CLOSES):
+            self._backoff.server_went_away()
+        return self._backoff.next_delay()
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send if connected; a frame for a closed connection is dropped (acks are best effort)."""
@@ -96,9 +109,11 @@ class Channel:
         if self._ws is not None:
             self._ws.transport.abort()
 
-    async def _session(self) -> int | None:
-        """One connection's life; the close code, or None when it never opened or just broke."""
+    async def _session(self) -> tuple[int | None, bool]:
+        """One connection's life: the server's close code (None: the connection never opened, or
+        ended without a close frame) and whether it got its welcome."""
         headers = {"Authorization": f"Bearer {self._token}"}
+        code: int | None = None
         try:
             async with connect(
                 self.url,
@@ -113,19 +128,20 @@ class Channel:
                 self._ws = ws
                 await self._serve(ws)
         except ConnectionClosed as exc:
-            return exc.rcvd.code if exc.rcvd is not None else None
+            code = exc.rcvd.code if exc.rcvd is not None else None
         except InvalidStatus as exc:
             # A gateway may refuse the handshake itself instead of closing after it.
-            return {401: 4401, 403: 4403}.get(exc.response.status_code)
+            code = {401: 4401, 403: 4403}.get(exc.response.status_code)
         except (OSError, InvalidHandshake, TimeoutError, json.JSONDecodeError):
-            return None
+            code = None
         finally:
             self._ws = None
-            if self.connected.is_set():
+            welcomed = self.connected.is_set()
+            if welcomed:
                 self.connected.clear()
                 self._stats.connected -= 1
                 self._stats.disconnects += 1
-        return None
+        return code, welcomed
 
     async def _serve(self, ws: ClientConnection) -> None:
         async with asyncio.timeout(WELCOME_TIMEOUT_S):

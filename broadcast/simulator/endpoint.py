@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from broadcast.simulator.alerts import AlertBook, AlertPlay
 from broadcast.simulator.audio import AudioCache
 from broadcast.simulator.channel import Channel, ChannelClosed
 from broadcast.simulator.keys import KeySource
@@ -19,7 +20,14 @@ from broadcast.simulator.outbox import Outbox
 from broadcast.simulator.player import Player
 from broadcast.simulator.stats import FleetStats
 from broadcast.simulator.timing import Backoff, VirtualClock
-from broadcast.simulator.verify import Refusal, Refused, verify_envelope
+from broadcast.simulator.verify import (
+    PUSH_WINDOW,
+    RUNDOWN_WINDOW,
+    Refusal,
+    Refused,
+    ReplayWindow,
+    verify_envelope,
+)
 
 FIRMWARE = "sim-1.0"
 
@@ -64,9 +72,10 @@ class VirtualEndpoint:
         self.code: str | None = None
         self.stopped = False  # the server refused the token
         self.volume = 80
-        self.last_seq: dict[str, int] = {"push": 0, "rundown": 0}
+        self.windows = {"push": ReplayWindow(PUSH_WINDOW), "rundown": ReplayWindow(RUNDOWN_WINDOW)}
         self.accepted_pushes: list[dict[str, Any]] = []
         self.outbox = Outbox()
+        self.alert_book = AlertBook()
         self._token = token
         self._server = server
         self._keys = keys
@@ -78,6 +87,7 @@ class VirtualEndpoint:
         self._network_up = asyncio.Event()
         self._network_up.set()
         self._refetch = asyncio.Event()
+        self._refetch_alerts = asyncio.Event()
         self._etag: str | None = None
         self.player = Player(clock=clock, cache=cache, outbox=self.outbox, stats=stats)
         self.channel = Channel(
@@ -93,9 +103,9 @@ class VirtualEndpoint:
 
     async def run(self) -> None:
         """Live until cancelled, or until the server refuses the token."""
-        loops = [self._guard(self.channel.run())]
+        loops = [self._guard(self.channel.run()), self.player.run(), self._guard(self._alerts_loop())]
         if self._options.content:
-            loops += [self._guard(self._rundown_loop()), self.player.run(), self._guard(self._upload_loop())]
+            loops += [self._guard(self._rundown_loop()), self._guard(self._upload_loop())]
         if self._options.faults > 0:
             loops.append(self._fault_loop())
         try:
@@ -116,6 +126,7 @@ class VirtualEndpoint:
     async def _on_welcome(self, welcome: dict[str, Any]) -> None:
         self.code = welcome.get("endpoint", self.code)
         self._refetch.set()
+        self._refetch_alerts.set()
         await self.channel.send(self._status())
 
     def _status(self) -> dict[str, Any]:
@@ -145,7 +156,75 @@ class VirtualEndpoint:
         elif kind == "volume" and isinstance(payload.get("volume"), int):
             self.volume = max(0, min(100, payload["volume"]))
             await self.channel.send(self._status())
+        elif kind in ("alert", "cancel"):
+            await self._obey(payload)
         await self.channel.send({"type": "ack", "seq": payload["seq"]})
+
+    # --- alerts ---------------------------------------------------------------------------------
+
+    async def _obey(self, payload: dict[str, Any]) -> None:
+        """An alert plays at once (its audio fetched first); a cancel stops it for good."""
+        try:
+            if payload["type"] == "cancel":
+                await self._cancel(payload)
+                return
+            alert = self.alert_book.take(payload, now=self.player.now())
+        except (KeyError, TypeError, ValueError):
+            self._stats.refusals[Refusal.malformed.value] += 1
+            return
+        if alert is None:
+            self._stats.alerts_ignored += 1
+            return
+        await self._fetch_program(alert)
+        self.player.alert(alert)
+
+    async def _cancel(self, payload: dict[str, Any]) -> None:
+        if not self.alert_book.cancel(payload):
+            self._stats.alerts_ignored += 1
+            return
+        all_clear = AlertPlay.all_clear_of(payload)
+        if all_clear is not None:
+            await self._fetch_program(all_clear)
+        self.player.cancel(int(payload["alert_id"]), all_clear)
+
+    async def _fetch_program(self, alert: AlertPlay) -> None:
+        """Alert audio is fetched now, with a few quick retries: it must play at once."""
+        for attempt in range(3):
+            try:
+                await self._cache.ensure(
+                    self._server.http, sha256=alert.sha256, url=alert.url, headers=self._auth
+                )
+                return
+            except Exception:  # network, HTTP status or a sha256 mismatch: retry, then play fails
+                self._stats.audio_failures += 1
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def _alerts_loop(self) -> None:
+        """After every welcome: the alerts (and cancels) issued while this speaker was away."""
+        backoff = Backoff(rng=self._rng)
+        while True:
+            await self._refetch_alerts.wait()
+            self._refetch_alerts.clear()
+            while not await self._fetch_alerts():
+                await asyncio.sleep(backoff.next_delay())
+            backoff.reset()
+
+    async def _fetch_alerts(self) -> bool:
+        try:
+            response = await self._server.http.get("/device/v1/alerts", headers=self._auth)
+        except httpx.HTTPError:
+            self._stats.http_errors += 1
+            return False
+        if not self._answered(response):
+            return False
+        for envelope in response.json().get("envelopes", []):
+            payload = await self._verify(envelope, stream="push")
+            if payload is not None and payload["type"] in ("alert", "cancel"):
+                self._stats.pushes_accepted += 1
+                if self._on_push is not None:
+                    self._on_push(self, payload)
+                await self._obey(payload)
+        return True
 
     async def _verify(self, envelope: Any, *, stream: str) -> dict[str, Any] | None:
         """The payload if genuine, fresh and unexpired (checked on the real clock), else None."""
@@ -157,7 +236,7 @@ class VirtualEndpoint:
                 await self._keys.refresh()
         try:
             payload = verify_envelope(
-                envelope, self._keys.ring, now=datetime.now(UTC), last_seq=self.last_seq[stream]
+                envelope, self._keys.ring, now=datetime.now(UTC), window=self.windows[stream]
             )
         except Refused as exc:
             self._stats.refusals[exc.reason.value] += 1
@@ -165,7 +244,7 @@ class VirtualEndpoint:
         if payload["type"] != "rundown" and stream == "rundown":
             self._stats.refusals[Refusal.malformed.value] += 1
             return None
-        self.last_seq[stream] = payload["seq"]
+        self.windows[stream].accept(payload["seq"])
         return payload
 
     # --- rundown and audio --------------------------------------------------------------------

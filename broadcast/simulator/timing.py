@@ -51,12 +51,23 @@ class VirtualClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
+# After the server went away (1001, 1012, or a welcomed connection broke without a close
+# frame): this many quick attempts, each after a delay uniform in [0, RESTART_SPREAD_S].
+RESTART_ATTEMPTS = 3
+RESTART_SPREAD_S = 10.0
+# After 1013 (gateway busy): a delay uniform in this range, the schedule untouched.
+BUSY_DELAY_S = (1.0, 10.0)
+
+
 @dataclass
 class Backoff:
-    """Reconnect delays: 1 s, 2 s, 4 s ... capped at 60 s, each with +-20 % jitter.
+    """Reconnect delays (docs/device-protocol.md §7).
 
-    ``reset()`` after a connection that got its ``welcome``; a flood close (4429) jumps straight
-    to the cap.
+    The schedule: 1 s, 2 s, 4 s ... capped at 60 s, each with +-20 % jitter; ``reset()`` after a
+    connection that stayed up; a flood close (4429) jumps straight to the cap. Two exceptions
+    that do not move the schedule: ``server_went_away()`` grants ``RESTART_ATTEMPTS`` quick
+    attempts spread over ``RESTART_SPREAD_S`` (a restarting gateway is back in seconds, and a
+    long back-off would only delay the whole city), and ``busy_delay()`` answers 1013.
     """
 
     base_s: float = 1.0
@@ -64,18 +75,33 @@ class Backoff:
     jitter: float = 0.2
     rng: random.Random = field(default_factory=random.Random)
     attempt: int = 0
+    quick_left: int = 0
 
     def nominal(self, attempt: int) -> float:
         return min(self.cap_s, self.base_s * 2.0 ** min(attempt, 32))
 
     def next_delay(self) -> float:
+        if self.quick_left > 0:
+            self.quick_left -= 1
+            return self.rng.uniform(0.0, RESTART_SPREAD_S)
         nominal = self.nominal(self.attempt)
         self.attempt += 1
         return nominal * self.rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
+
+    def busy_delay(self) -> float:
+        return self.rng.uniform(*BUSY_DELAY_S)
+
+    def server_went_away(self) -> None:
+        self.quick_left = RESTART_ATTEMPTS
+
+    def connected(self) -> None:
+        """A welcome: any quick attempts left are void (the next loss decides anew)."""
+        self.quick_left = 0
 
     def reset(self) -> None:
         self.attempt = 0
 
     def saturate(self) -> None:
+        self.quick_left = 0
         while self.nominal(self.attempt) < self.cap_s:
             self.attempt += 1

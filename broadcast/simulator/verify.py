@@ -1,8 +1,9 @@
 """Envelope verification, written from docs/device-protocol.md alone (no server imports).
 
-A speaker vendor would write exactly this: the canonical encoding, Ed25519 over it, expiry, and a
-strictly increasing sequence per stream. Keeping it independent of the server's signer is the
-proof that the document is complete; tests check the two agree.
+A speaker vendor would write exactly this: the canonical encoding, Ed25519 over it, expiry, and
+the anti-replay window per stream (64 for pushes, which two server processes may publish out of
+order; 1, i.e. strictly increasing, for rundowns). Keeping it independent of the server's signer
+is the proof that the document is complete; tests check the two agree.
 """
 
 from __future__ import annotations
@@ -100,13 +101,46 @@ class KeyRing:
         return kid in self.keys
 
 
+PUSH_WINDOW = 64
+RUNDOWN_WINDOW = 1
+
+
+@dataclass
+class ReplayWindow:
+    """The seqs of one stream already accepted, as in IPsec/DTLS anti-replay (§3.2).
+
+    ``highest`` is the highest accepted seq; bit ``i`` of ``bitmap`` says whether
+    ``highest - i`` was accepted (bit 0 is ``highest`` itself). A seq above ``highest`` is
+    new; one within ``size`` below it is new if its bit is clear; anything older is refused.
+    """
+
+    size: int = PUSH_WINDOW
+    highest: int = 0
+    bitmap: int = 1
+
+    def fresh(self, seq: int) -> bool:
+        if seq > self.highest:
+            return True
+        age = self.highest - seq
+        return age < self.size and not (self.bitmap >> age) & 1
+
+    def accept(self, seq: int) -> None:
+        """Remember ``seq`` (the caller has checked it is fresh)."""
+        if seq > self.highest:
+            self.bitmap = ((self.bitmap << (seq - self.highest)) | 1) & ((1 << self.size) - 1)
+            self.highest = seq
+        else:
+            self.bitmap |= 1 << (self.highest - seq)
+
+
 def verify_envelope(
-    envelope: Mapping[str, Any], ring: KeyRing, *, now: datetime, last_seq: int
+    envelope: Mapping[str, Any], ring: KeyRing, *, now: datetime, window: ReplayWindow
 ) -> dict[str, Any]:
     """The payload of a valid envelope; raises ``Refused`` otherwise.
 
     Order matters: the signature is checked before any field is trusted, so a forged payload
-    with an old ``seq`` counts as forged, not as replayed.
+    with an old ``seq`` counts as forged, not as replayed. The window is only read: the caller
+    calls ``window.accept(seq)`` once it accepts the payload.
     """
     try:
         payload = envelope["payload"]
@@ -129,6 +163,6 @@ def verify_envelope(
         raise Refused(Refusal.malformed, f"not_after: {exc!r}") from exc
     if now > not_after:
         raise Refused(Refusal.expired, f"not_after {payload['not_after']} has passed")
-    if seq <= last_seq:
-        raise Refused(Refusal.replayed, f"seq {seq} <= last accepted {last_seq}")
+    if not window.fresh(seq):
+        raise Refused(Refusal.replayed, f"seq {seq} already accepted or older than the window")
     return payload

@@ -14,7 +14,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broadcast.dispatch import envelope as server
-from broadcast.simulator.verify import KeyRing, Refusal, Refused, b64url_encode, canonical, verify_envelope
+from broadcast.simulator.verify import (
+    KeyRing,
+    Refusal,
+    Refused,
+    ReplayWindow,
+    b64url_encode,
+    canonical,
+    verify_envelope,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "device-protocol.md"
 
@@ -59,15 +67,17 @@ def test_the_documented_outcomes_hold(example: dict[str, Any]) -> None:
         {"keys": [{"kid": envelope["kid"], "alg": "Ed25519", "public_key": example["public"]}]}
     )
     at = datetime(2026, 6, 1, 18, 20, tzinfo=UTC)
-    assert verify_envelope(envelope, ring, now=at, last_seq=1037)["volume"] == 65
+    window = ReplayWindow(highest=1037)
+    assert verify_envelope(envelope, ring, now=at, window=window)["volume"] == 65
+    window.accept(1042)
     late = datetime(2026, 6, 1, 19, 13, 0, 1000, tzinfo=UTC)
     tampered = copy.deepcopy(envelope)
     tampered["payload"]["volume"] = 66
-    for candidate, now, last_seq, reason in [
-        (envelope, late, 1037, Refusal.expired),
-        (envelope, at, 1042, Refusal.replayed),
-        (tampered, at, 1037, Refusal.forged),
+    for candidate, now, seen, reason in [
+        (envelope, late, ReplayWindow(highest=1037), Refusal.expired),
+        (envelope, at, window, Refusal.replayed),
+        (tampered, at, ReplayWindow(highest=1037), Refusal.forged),
     ]:
         with pytest.raises(Refused) as caught:
-            verify_envelope(candidate, ring, now=now, last_seq=last_seq)
+            verify_envelope(candidate, ring, now=now, window=seen)
         assert caught.value.reason is reason

@@ -8,8 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from broadcast.simulator.channel import Channel, ChannelClosed
 from broadcast.simulator.outbox import MAX_BATCH, Outbox, make_event
-from broadcast.simulator.timing import Backoff, VirtualClock
+from broadcast.simulator.stats import FleetStats
+from broadcast.simulator.timing import (
+    BUSY_DELAY_S,
+    RESTART_ATTEMPTS,
+    RESTART_SPREAD_S,
+    Backoff,
+    VirtualClock,
+)
 
 ORIGIN = datetime(2026, 6, 1, 5, 50, tzinfo=UTC)
 
@@ -73,6 +81,83 @@ def test_backoff_saturates_after_a_flood_close() -> None:
     backoff = Backoff(rng=random.Random(1))
     backoff.saturate()
     assert 48 <= backoff.next_delay() <= 72
+
+
+def test_after_a_server_restart_quick_attempts_spread_over_ten_seconds_then_the_schedule() -> None:
+    backoff = Backoff(rng=random.Random(5))
+    backoff.server_went_away()
+    quick = [backoff.next_delay() for _ in range(RESTART_ATTEMPTS)]
+    assert all(0 <= delay <= RESTART_SPREAD_S for delay in quick)
+    assert backoff.attempt == 0  # the quick attempts did not grow the back-off
+    assert 0.8 <= backoff.next_delay() <= 1.2
+    assert 1.6 <= backoff.next_delay() <= 2.4
+
+
+def test_restart_delays_spread_a_city_uniformly() -> None:
+    delays = []
+    for seed in range(9305):
+        backoff = Backoff(rng=random.Random(seed))
+        backoff.server_went_away()
+        delays.append(backoff.next_delay())
+    per_second = [sum(1 for d in delays if s <= d < s + 1) for s in range(10)]
+    assert min(per_second) > 800
+    assert max(per_second) < 1100
+
+
+def test_a_welcome_ends_the_quick_attempts_and_a_flood_close_overrides_them() -> None:
+    backoff = Backoff(rng=random.Random(2))
+    backoff.server_went_away()
+    backoff.next_delay()
+    backoff.connected()
+    assert 0.8 <= backoff.next_delay() <= 1.2
+    backoff.server_went_away()
+    backoff.saturate()
+    assert 48 <= backoff.next_delay() <= 72
+
+
+def test_busy_delay_leaves_the_schedule_alone() -> None:
+    backoff = Backoff(rng=random.Random(4))
+    backoff.next_delay()
+    delays = [backoff.busy_delay() for _ in range(200)]
+    assert all(BUSY_DELAY_S[0] <= d <= BUSY_DELAY_S[1] for d in delays)
+    assert max(delays) - min(delays) > 5
+    assert backoff.attempt == 1
+
+
+async def _ignore(_frame: dict[str, object]) -> None:
+    return None
+
+
+def _channel(backoff: Backoff) -> Channel:
+    return Channel(
+        url="ws://127.0.0.1:1/device/v1/ws",
+        token="bcd_x",
+        stats=FleetStats(),
+        backoff=backoff,
+        network_up=asyncio.Event(),
+        on_frame=_ignore,
+        on_welcome=_ignore,
+    )
+
+
+@pytest.mark.parametrize("code", [1001, 1012, None])
+def test_channel_reconnects_quickly_when_the_server_went_away(code: int | None) -> None:
+    backoff = Backoff(rng=random.Random(6), attempt=4)  # deep in the schedule: 16 s next
+    channel = _channel(backoff)
+    delays = [channel._delay_after(code, True, 5.0)]
+    delays += [channel._delay_after(None, False, 0.1) for _ in range(RESTART_ATTEMPTS - 1)]
+    assert all(d <= RESTART_SPREAD_S for d in delays)
+    assert 12.8 <= channel._delay_after(None, False, 0.1) <= 19.2  # then the schedule, where it was
+
+
+def test_channel_obeys_1013_and_stops_on_a_refused_token() -> None:
+    backoff = Backoff(rng=random.Random(7), attempt=6)
+    channel = _channel(backoff)
+    assert BUSY_DELAY_S[0] <= channel._delay_after(1013, False, 0.0) <= BUSY_DELAY_S[1]
+    assert backoff.attempt == 6
+    assert 48 <= channel._delay_after(1000, True, 1.0) <= 72  # a normal close keeps the back-off
+    with pytest.raises(ChannelClosed):
+        channel._delay_after(4403, False, 0.0)
 
 
 def _event(minutes: int) -> tuple[dict[str, object], datetime]:

@@ -102,7 +102,7 @@ class Platform:
 async def _signed_pushes(fleet: Fleet, platform: Platform) -> None:
     volume = await asyncio.to_thread(platform.push, "volume", {"volume": 42})
     await _until(lambda: all(e.volume == 42 for e in fleet.endpoints), timeout=15, what="the volume push")
-    assert {e.last_seq["push"] for e in fleet.endpoints} == {volume["payload"]["seq"]}
+    assert {e.windows["push"].highest for e in fleet.endpoints} == {volume["payload"]["seq"]}
 
     forged = copy.deepcopy(volume)
     forged["payload"].update(volume=0, seq=volume["payload"]["seq"] + 1000)
