@@ -29,8 +29,10 @@ def make_event(
     program_sha256: str | None,
     position_ms: int | None = None,
     reason: str | None = None,
+    alert: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """One play event; ``alert`` is (alert id, revision) for an alert's play."""
+    event = {
         "id": str(uuid.uuid4()),
         "type": kind,
         "at": at.isoformat(),
@@ -39,6 +41,9 @@ def make_event(
         "position_ms": position_ms,
         "reason": reason,
     }
+    if alert is not None:
+        event["alert_id"], event["alert_revision"] = alert
+    return event
 
 
 class Outbox:

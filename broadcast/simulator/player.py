@@ -1,4 +1,5 @@
-"""Plays the last verified rundown on the speaker's own clock, whatever the network does."""
+"""Plays the last verified rundown on the speaker's own clock, whatever the network does, and
+lets alerts interrupt it (most severe first); when no alert is left the rundown resumes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from broadcast.simulator.alerts import AlertPlay
 from broadcast.simulator.audio import AudioCache
 from broadcast.simulator.outbox import Outbox, make_event
 from broadcast.simulator.stats import FleetStats
@@ -45,6 +47,12 @@ class Player:
     A slot that has already begun when the speaker learns of it (after a power cut) is joined
     late, at the right position. A slot dropped from a newer rundown while it plays is
     interrupted. A slot whose audio is not cached fails with ``audio_unavailable``.
+
+    Alerts come first, quiet hours or not: an alert arriving during a slot interrupts it
+    (``reason="alert"``); the slot is joined again, at the right position, when no alert is left
+    and its time is not over. A playing alert is interrupted only by a more severe one
+    (``preempted``: played again from the start afterwards, if still valid), by a newer revision
+    of itself (``updated``), by its cancel (``cancelled``) or by its end of validity (``expired``).
     """
 
     def __init__(self, *, clock: VirtualClock, cache: AudioCache, outbox: Outbox, stats: FleetStats) -> None:
@@ -56,7 +64,110 @@ class Player:
         self._slots: dict[int, Slot] = {}
         self._handled: set[int] = set()
         self._changed = asyncio.Event()
+        self._alerts: dict[int, AlertPlay] = {}  # alert id -> what to play (newest revision)
+        self._all_clears: list[AlertPlay] = []
         self.playing: int | None = None
+        self.playing_alert: AlertPlay | None = None
+        self.on_alert_start: list[Any] = []
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    # --- alerts -------------------------------------------------------------------------------
+
+    def alert(self, alert: AlertPlay) -> None:
+        """Queue a verified, new alert (its audio already fetched): it plays before any slot."""
+        self._alerts[alert.alert_id] = alert
+        self._changed.set()
+
+    def cancel(self, alert_id: int, all_clear: AlertPlay | None) -> None:
+        self._alerts.pop(alert_id, None)
+        if all_clear is not None:
+            self._all_clears.append(all_clear)
+        self._changed.set()
+
+    def _next_alert(self) -> AlertPlay | None:
+        now = self._clock.now()
+        for alert_id in [k for k, a in self._alerts.items() if a.valid_until <= now]:
+            del self._alerts[alert_id]
+        queued = list(self._alerts.values())
+        if queued:
+            return min(queued, key=lambda a: (a.level, a.alert_id))
+        return self._all_clears[0] if self._all_clears else None
+
+    def _why_stop(self, alert: AlertPlay) -> str | None:
+        """Why the playing alert must stop now, if it must."""
+        if alert.all_clear:
+            nxt = self._next_alert()
+            return "preempted" if nxt is not None and not nxt.all_clear else None
+        current = self._alerts.get(alert.alert_id)
+        if current is None:
+            return "cancelled"
+        if current.revision != alert.revision:
+            return "updated"
+        if self._clock.now() >= alert.valid_until:
+            return "expired"
+        nxt = self._next_alert()
+        return "preempted" if nxt is not None and nxt.preempts(alert) else None
+
+    async def _play_alert(self, alert: AlertPlay) -> None:
+        now = self._clock.now()
+        key = None if alert.all_clear else alert.key
+        if alert.all_clear:
+            self._all_clears.remove(alert)
+        if not self._cache.has(alert.sha256):
+            self._stats.failed += 1
+            self._alerts.pop(alert.alert_id, None)
+            self._record_alert("failed", alert, key, at=now, reason="audio_unavailable")
+            return
+        end = min(alert.valid_until, now + timedelta(milliseconds=alert.duration_ms * alert.repeat))
+        self.playing_alert = alert
+        self._record_alert("started", alert, key, at=now, position_ms=0)
+        for hook in self.on_alert_start:
+            hook(alert)
+        try:
+            while self._clock.now() < end:
+                await self._wait_change(end)
+                reason = self._why_stop(alert)
+                if reason is not None:
+                    stopped = self._clock.now()
+                    elapsed = int((stopped - now).total_seconds() * 1000)
+                    self._stats.alerts_interrupted += 1
+                    self._record_alert(
+                        "interrupted", alert, key, at=stopped, position_ms=elapsed, reason=reason
+                    )
+                    return
+            self._stats.alerts_played += 1
+            if not alert.all_clear:
+                self._alerts.pop(alert.alert_id, None)
+            played = int((end - now).total_seconds() * 1000)
+            self._record_alert("completed", alert, key, at=end, position_ms=played)
+        finally:
+            self.playing_alert = None
+
+    def _record_alert(
+        self,
+        kind: str,
+        alert: AlertPlay,
+        key: tuple[int, int] | None,
+        *,
+        at: datetime,
+        position_ms: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """An alert's event names it; an all-clear's event names only its program."""
+        event = make_event(
+            kind,
+            at=at,
+            slot_id=None,
+            program_sha256=alert.sha256,
+            position_ms=position_ms,
+            reason="all_clear" if key is None and reason is None else reason,
+            alert=key,
+        )
+        self._outbox.add(event, at=at)
+
+    # --- the rundown --------------------------------------------------------------------------
 
     def replace(self, rundown: dict[str, Any]) -> None:
         self._rundown = rundown
@@ -86,6 +197,10 @@ class Player:
 
     async def run(self) -> None:
         while True:
+            alert = self._next_alert()
+            if alert is not None:
+                await self._play_alert(alert)
+                continue
             slot = self._next()
             if slot is None:
                 await self._wait_change(None)
@@ -107,12 +222,19 @@ class Player:
         self._record("started", slot, at=now, position_ms=position)
         try:
             while self._clock.now() < slot.play_until():
-                if await self._wait_change(slot.play_until()) and slot.id not in self._slots:
-                    now = self._clock.now()
-                    elapsed = int((now - slot.starts_at).total_seconds() * 1000)
-                    self._stats.interrupted += 1
-                    self._record("interrupted", slot, at=now, position_ms=elapsed, reason="rundown_changed")
-                    return
+                if not await self._wait_change(slot.play_until()):
+                    continue
+                alert = self._next_alert() is not None
+                if slot.id in self._slots and not alert:
+                    continue
+                now = self._clock.now()
+                elapsed = int((now - slot.starts_at).total_seconds() * 1000)
+                self._stats.interrupted += 1
+                reason = "alert" if alert else "rundown_changed"
+                self._record("interrupted", slot, at=now, position_ms=elapsed, reason=reason)
+                if alert:
+                    self._handled.discard(slot.id)  # joined again, late, once the alerts are over
+                return
             self._stats.played += 1
             end = slot.play_until()
             played_ms = int((end - slot.starts_at).total_seconds() * 1000)

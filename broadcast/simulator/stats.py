@@ -20,6 +20,9 @@ _ROWS = (
     ("audio_cache_hits", "音频缓存命中 audio cache hits"),
     ("audio_failures", "音频失败 audio failures"),
     ("pushes_accepted", "推送已执行 pushes acted on"),
+    ("alerts_played", "紧急插播已播完 alerts completed"),
+    ("alerts_interrupted", "紧急插播被中断 alerts interrupted"),
+    ("alerts_ignored", "重复/已解除的插播 alerts ignored (already played, cancelled)"),
     ("played", "已播放 slots completed"),
     ("started", "开始播放 slots started"),
     ("interrupted", "中断 interrupted"),
@@ -48,6 +51,9 @@ class FleetStats:
     audio_cache_hits: int = 0
     audio_failures: int = 0
     pushes_accepted: int = 0
+    alerts_played: int = 0
+    alerts_interrupted: int = 0
+    alerts_ignored: int = 0
     started: int = 0
     played: int = 0
     interrupted: int = 0
