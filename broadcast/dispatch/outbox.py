@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, select, update
 from sqlmodel import Session, col
 
 from broadcast.dispatch.models import OutboxMessage
@@ -67,3 +67,13 @@ def release(session: Session, ids: Sequence[int]) -> None:
         session.execute(
             update(OutboxMessage).where(col(OutboxMessage.id).in_(list(ids))).values(published_at=None)
         )
+
+
+def purge_published(session: Session, *, before: datetime) -> int:
+    """Delete rows published before ``before``; how many."""
+    result = session.execute(
+        delete(OutboxMessage).where(
+            col(OutboxMessage.published_at).is_not(None), col(OutboxMessage.published_at) < before
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -20,6 +20,9 @@ which is safe because both write the same rows idempotently in one transaction e
 - ``seasons``: daily at 00:05 local time and once when leadership is won: approved campaigns whose
   season started become active, those whose season is over end (the campaigns service's
   ``activate_due`` / ``end_due``; they ask for a refresh when what plays changes).
+- ``alerts``: every 30 s: active alerts past ``valid_until`` become expired (speakers stop on
+  their own at that time; this keeps the desk and the reconnect list honest), and outbox rows
+  published more than a day ago are deleted.
 - ``heartbeat``: the lease, as above (on every candidate, leader or not).
 
 **Coalescing and misfires, on purpose.** All jobs: ``coalesce=True`` (a backlog of missed runs,
@@ -46,9 +49,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from broadcast.alerts.service import expire_alerts
 from broadcast.clock import Clock, SystemClock
 from broadcast.config import Settings
 from broadcast.db import transaction
+from broadcast.dispatch.outbox import purge_published
 from broadcast.dispatch.push import notify_rundown_changed
 from broadcast.scheduling.leader import DEFAULT_TTL_S, LeaderLock, leader_lock
 from broadcast.scheduling.materialize import MaterializeReport, materialize
@@ -62,7 +67,9 @@ MATERIALIZE_POLL_S = 60
 FULL_EVERY = timedelta(minutes=15)
 WAKE_DELAY = timedelta(seconds=2)
 SEASONS_AT = {"hour": 0, "minute": 5}
-WORK_JOBS = ("materialize", "seasons")
+ALERTS_POLL_S = 30
+OUTBOX_KEEP = timedelta(days=1)
+WORK_JOBS = ("materialize", "seasons", "alerts")
 JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 
 
@@ -164,6 +171,14 @@ class Scheduler:
             replace_existing=True,
             **SEASONS_AT,
         )
+        self._aps.add_job(
+            self.alerts_job,
+            "interval",
+            seconds=ALERTS_POLL_S,
+            id="alerts",
+            next_run_time=now,
+            replace_existing=True,
+        )
 
     def _still_leader(self) -> bool:
         return self.is_leader and self.heartbeat()
@@ -217,6 +232,18 @@ class Scheduler:
         if activated or ended:
             log.info("seasons %s: %d campaigns started, %d ended", today, len(activated), len(ended))
         return len(activated), len(ended)
+
+    def alerts_job(self) -> tuple[int, int] | None:
+        """Expire alerts past their validity and forget long-published outbox rows: (expired, purged)."""
+        if not self._still_leader():
+            return None
+        now = self.clock.now()
+        with transaction(self.engine) as session:
+            expired = expire_alerts(session, now=now)
+            purged = purge_published(session, before=now - OUTBOX_KEEP)
+        if expired:
+            log.info("%d alerts expired: %s", len(expired), expired)
+        return len(expired), purged
 
 
 def start_embedded_scheduler(app: FastAPI) -> Scheduler:
