@@ -152,6 +152,7 @@ def handle_frame(connection: Connection, runtime: DispatchRuntime, text: str) ->
     elif kind == "ack":
         seq = _check_ack(data)
         connection.acked_seq = max(seq, connection.acked_seq or 0)
+        runtime.note_ack(connection, seq)
     elif kind == "status":
         connection.reported = _check_status(data)
         if connection.reported["firmware"]:

@@ -35,6 +35,7 @@ from broadcast.dispatch.device_auth import TokenOwner, TokenRefusal, check_ws_to
 from broadcast.dispatch.envelope import format_time
 from broadcast.dispatch.models import Counter
 from broadcast.dispatch.presence import Departure, Reason
+from broadcast.dispatch.relay import OutboxRelay
 from broadcast.dispatch.sequence import PUSH
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ class DispatchRuntime:
         self._firmware: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.relay = OutboxRelay(broker=broker, run_db=self.run_db)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -198,6 +200,7 @@ class DispatchRuntime:
             asyncio.create_task(self._every(self.sweep_interval_s, self._sweep)),
             asyncio.create_task(self._every(self.flush_interval_s, self._flush)),
             asyncio.create_task(self.admission.run(), name="dispatch-admission"),
+            asyncio.create_task(self.relay.run(), name="dispatch-outbox-relay"),
             asyncio.create_task(self.departures.run(), name="dispatch-departures"),
         ]
         _running.append(self)
@@ -276,7 +279,15 @@ class DispatchRuntime:
         if not isinstance(envelope, dict) or not (targets == "all" or isinstance(targets, list)):
             log.error("ignoring a broker message without targets and envelope")
             return 0
+        self.relay.alert_seqs.note(message)
         return self.registry.deliver(targets, frame({"type": "push", "envelope": envelope}))
+
+    def wake_outbox(self) -> None:
+        """A commit in this process put messages in the outbox: relay them now (any thread)."""
+        self.relay.wake()
+
+    def note_ack(self, connection: Connection, seq: int) -> None:
+        self.relay.note_ack(connection.endpoint_id, seq)
 
     async def _fan_out(self, subscription: Any) -> None:
         while True:
@@ -319,6 +330,7 @@ class DispatchRuntime:
         firmware, self._firmware = self._firmware, {}
         if seen or firmware:
             await self.run_db(partial(presence.record_seen, seen=seen, firmware=firmware))
+        await self.relay.flush_acks()
 
 
 def _log_failure(future: Future[None]) -> None:
