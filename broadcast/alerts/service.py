@@ -18,6 +18,7 @@ transaction; the outbox relay publishes after the commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ from broadcast.regions.models import Endpoint, EndpointStatus
 from broadcast.targets.schemas import Selector, TargetPreview
 from broadcast.targets.service import preview, resolve_endpoint_ids
 
+log = logging.getLogger(__name__)
 Wake = Callable[[], None] | None
 MIN_VALIDITY = timedelta(minutes=1)
 MAX_VALIDITY = timedelta(days=7)
@@ -394,6 +396,15 @@ def _dispatch(session: Session, alert: Alert, *, settings: Settings, now: dateti
     alert.status, alert.sent_at, alert.reach = AlertStatus.active, now, len(ids)
     _touch(session, alert, now)
     _publish(session, alert, alert_payload(session, alert), ids, settings, wake)
+    log.warning(
+        "%s alert %s (level %s, %s) sent to %d endpoints (%d online)",
+        "DRILL 演练" if alert.drill else "LIVE 真实预警",
+        alert.id,
+        alert.level,
+        alert.category.value,
+        len(ids),
+        len(online),
+    )
 
 
 def delivery_targets(session: Session, alert: Alert) -> list[int]:
