@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from broadcast.clock import utc_now
@@ -67,26 +67,51 @@ class PlayEventType(StrEnum):
 
 
 class PlayEvent(SQLModel, table=True):
-    """What an endpoint reports it played. ``event_id`` is the device's own id: retries dedupe."""
+    """What an endpoint reports it played; written only by ``broadcast.dispatch.events``.
+
+    On PostgreSQL the table is partitioned by month of ``occurred_at`` (migration 0006) and its
+    primary key is (id, occurred_at); ``id`` alone is still unique (one identity sequence), which
+    is all the ORM needs. (endpoint, ``event_id``) uniqueness lives in ``PlayEventKey``.
+    ``village_id`` and ``campaign_id`` are copied at ingest from the endpoint and the slot.
+    """
 
     __tablename__ = "play_events"
     __table_args__ = (
-        UniqueConstraint("endpoint_id", "event_id"),
         Index("ix_play_events_endpoint_occurred", "endpoint_id", "occurred_at"),
+        Index("ix_play_events_village_occurred", "village_id", "occurred_at"),
+        Index("ix_play_events_campaign_occurred", "campaign_id", "occurred_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    )
     endpoint_id: int = Field(foreign_key="endpoints.id", ondelete="CASCADE")
     event_id: str = Field(max_length=64)
-    type: PlayEventType = enum_field(PlayEventType, index=True)
+    type: PlayEventType = enum_field(PlayEventType)
     slot_id: int | None = Field(default=None, foreign_key="rundown_slots.id", index=True, ondelete="SET NULL")
     alert_id: int | None = Field(default=None, foreign_key="alerts.id", index=True, ondelete="SET NULL")
     alert_revision: int | None = None
     program_sha256: str | None = Field(default=None, max_length=64)
     position_ms: int | None = None
     reason: str | None = Field(default=None, max_length=255)
+    village_id: int | None = Field(default=None, description="the endpoint's village when it played")
+    campaign_id: int | None = Field(default=None, description="the slot's campaign, kept if the slot goes")
     occurred_at: datetime = Field(index=True)
     received_at: datetime = Field(default_factory=utc_now)
+
+
+class PlayEventKey(SQLModel, table=True):
+    """The idempotency ledger of the play log: one row per (endpoint, device event id) stored.
+
+    Unpartitioned, so its primary key can be the pair; ``occurred_at`` lets retention drop the
+    keys of the months it drops.
+    """
+
+    __tablename__ = "play_event_keys"
+
+    endpoint_id: int = Field(foreign_key="endpoints.id", primary_key=True, ondelete="CASCADE")
+    event_id: str = Field(primary_key=True, max_length=64)
+    occurred_at: datetime = Field(index=True)
 
 
 class OutboxMessage(SQLModel, table=True):
