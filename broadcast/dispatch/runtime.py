@@ -81,6 +81,8 @@ class Batcher(Generic[K, R]):
         self._waiting: list[tuple[K, asyncio.Future[R]]] = []
         self._in_work = 0
         self._ready = asyncio.Event()
+        self._closing = False
+        self._runner: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._waiting) + self._in_work
@@ -93,13 +95,22 @@ class Batcher(Generic[K, R]):
         self._ready.set()
         return future
 
-    async def run(self) -> None:
+    def start(self) -> None:
+        self._runner = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
         while True:
             await self._ready.wait()
+            if self._closing:
+                return
             await self.one_batch()
 
-    async def drain(self) -> None:
-        """Handle everything waiting now (for a stop: the task that ran batches is gone)."""
+    async def close(self) -> None:
+        """Let the batch in the database finish (never cancel it), then handle all that waits."""
+        self._closing = True
+        self._ready.set()
+        if self._runner is not None:
+            await self._runner
         while self._waiting:
             await self.one_batch()
 
@@ -199,10 +210,10 @@ class DispatchRuntime:
             asyncio.create_task(self._every(self.settings.device_ping_interval_s, self._ping_all)),
             asyncio.create_task(self._every(self.sweep_interval_s, self._sweep)),
             asyncio.create_task(self._every(self.flush_interval_s, self._flush)),
-            asyncio.create_task(self.admission.run(), name="dispatch-admission"),
             asyncio.create_task(self.relay.run(), name="dispatch-outbox-relay"),
-            asyncio.create_task(self.departures.run(), name="dispatch-departures"),
         ]
+        self.admission.start()
+        self.departures.start()
         _running.append(self)
 
     async def stop(self) -> None:
@@ -219,7 +230,8 @@ class DispatchRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.admission.fail_waiting(Stopping())
-        await self.departures.drain()
+        await self.admission.close()
+        await self.departures.close()
         await self._flush()
         await self.broker.close()
 

@@ -121,3 +121,55 @@ def test_presence_summary_by_town_and_village_and_scope(session: Session) -> Non
     assert [v.counts.online for v in summary.villages] == [2, 2, 2, 3]
     scoped = presence.presence_summary(session, scope=frozenset({city.villages[0].id or 0}))
     assert (scoped.city.online, scoped.city.offline, len(scoped.towns), len(scoped.villages)) == (2, 1, 1, 1)
+
+
+def test_batched_marks_keep_the_one_row_rules(session: Session) -> None:
+    """Online: events only on a change, fault kept. Offline: not for a device seen since (it
+    reconnected elsewhere), once per endpoint, fault kept."""
+    plain, moved, faulty, elsewhere = (_endpoint(session) for _ in range(4))
+    faulty.status = EndpointStatus.fault
+    session.add(faulty)
+    presence.mark_online(session, endpoint_id=moved.id or 0, address="a", at=T0)
+    later = T0 + timedelta(seconds=70)
+    arrivals = [
+        presence.Arrival(plain.id or 0, "p", T0),
+        presence.Arrival(plain.id or 0, "p", T0),
+        presence.Arrival(moved.id or 0, "b", T0),
+        presence.Arrival(faulty.id or 0, "f", T0),
+        presence.Arrival(elsewhere.id or 0, "old", T0),
+        presence.Arrival(elsewhere.id or 0, "new", later),  # reconnected to another gateway
+    ]
+    assert presence.mark_online_many(session, arrivals) == {
+        plain.id,
+        moved.id,
+        faulty.id,
+        elsewhere.id,
+    }
+    stale = T0 + timedelta(seconds=10)
+    departures = [
+        presence.Departure(plain.id or 0, stale, Reason.closed),
+        presence.Departure(plain.id or 0, stale, Reason.closed),
+        presence.Departure(faulty.id or 0, stale, Reason.shutdown),
+        presence.Departure(elsewhere.id or 0, stale, Reason.shutdown),
+    ]
+    assert presence.mark_offline_many(session, departures) == {plain.id, faulty.id}
+    session.commit()
+    for endpoint in (plain, moved, faulty, elsewhere):
+        session.refresh(endpoint)
+    assert [e.status for e in (plain, moved, faulty, elsewhere)] == [
+        EndpointStatus.offline,
+        EndpointStatus.online,
+        EndpointStatus.fault,
+        EndpointStatus.online,
+    ]
+    assert elsewhere.last_seen_at == later
+    assert _events(session, plain) == [
+        ("online", "connected", "p"),
+        ("offline", "closed", "p"),
+    ]
+    assert [e[2] for e in _events(session, moved)] == ["a", "b"]
+    assert [e[:2] for e in _events(session, faulty)] == [("online", "connected"), ("offline", "shutdown")]
+    assert _events(session, elsewhere) == [
+        ("online", "connected", "old"),
+        ("online", "connected", "new"),
+    ]
