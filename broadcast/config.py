@@ -67,8 +67,17 @@ class Settings(BaseSettings):
     signature_ttl_s: int = 3600
     gateway_queue_size: int = 256
 
+    # Play log: whole UTC months kept (the current one included); older partitions are dropped.
+    play_log_retention_months: int = Field(default=13, ge=1, le=120)
+
     # Alerts: which levels (1 = I, red ... 4 = IV, blue) need a second person to approve.
     alert_approval_levels: list[int] = [1, 2]
+
+    # Reconciliation and reports (see docs/architecture.md, "Play logs and reports").
+    play_log_grace_min: int = Field(default=15, ge=0, description="judge a slot this long after it ended")
+    play_log_recheck_h: int = Field(default=48, ge=1, description="re-judge slots this recent (late uploads)")
+    play_log_chronic_online_pct: float = Field(default=50.0, ge=0, le=100, description="below: chronic")
+    play_log_chronic_offline_days: int = Field(default=3, ge=1, description="offline this long: chronic")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -89,6 +89,14 @@ def get_alerts(session: SessionDep, settings: SettingsDep, endpoint: DeviceDep) 
 
 
 @router.post("/events", response_model=EventsResult, dependencies=[Depends(limit_body)])
-def post_events(batch: EventBatch, session: SessionDep, endpoint: DeviceDep) -> EventsResult:
+def post_events(
+    batch: EventBatch, session: SessionDep, settings: SettingsDep, endpoint: DeviceDep
+) -> EventsResult:
     """Play events, 1 to 500 per batch; retries are counted once."""
-    return ingest_events(session, endpoint=endpoint, events=batch.events, now=utc_now())
+    return ingest_events(
+        session,
+        endpoint=endpoint,
+        events=batch.events,
+        now=utc_now(),
+        retention_months=settings.play_log_retention_months,
+    )
