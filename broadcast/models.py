@@ -6,6 +6,7 @@ from broadcast.content import models as content_models
 from broadcast.db import metadata
 from broadcast.dispatch import models as dispatch_models
 from broadcast.playlists import models as playlists_models
+from broadcast.playlog import outcomes as playlog_outcomes
 from broadcast.regions import models as regions_models
 from broadcast.scheduling import models as scheduling_models
 
@@ -16,6 +17,7 @@ __all__ = [
     "dispatch_models",
     "metadata",
     "playlists_models",
+    "playlog_outcomes",
     "regions_models",
     "scheduling_models",
 ]
