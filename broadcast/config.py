@@ -79,12 +79,6 @@ class Settings(BaseSettings):
     play_log_chronic_online_pct: float = Field(default=50.0, ge=0, le=100, description="below: chronic")
     play_log_chronic_offline_days: int = Field(default=3, ge=1, description="offline this long: chronic")
 
-    # Reconciliation and reports (see docs/architecture.md, "Play logs and reports").
-    play_log_grace_min: int = Field(default=15, ge=0, description="judge a slot this long after it ended")
-    play_log_recheck_h: int = Field(default=48, ge=1, description="re-judge slots this recent (late uploads)")
-    play_log_chronic_online_pct: float = Field(default=50.0, ge=0, le=100, description="below: chronic")
-    play_log_chronic_offline_days: int = Field(default=3, ge=1, description="offline this long: chronic")
-
     @computed_field  # type: ignore[prop-decorator]
     @property
     def effective_database_url(self) -> str:
