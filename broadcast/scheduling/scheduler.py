@@ -23,6 +23,9 @@ which is safe because both write the same rows idempotently in one transaction e
 - ``alerts``: every 30 s: active alerts past ``valid_until`` become expired (speakers stop on
   their own at that time; this keeps the desk and the reconnect list honest), and outbox rows
   published more than a day ago are deleted.
+- ``playlog``: daily at 00:15 local time and once when leadership is won: partitions of the play
+  log for this month and the next two, and months older than the retention period dropped
+  (:mod:`broadcast.playlog.storage`).
 - ``heartbeat``: the lease, as above (on every candidate, leader or not).
 
 **Coalescing and misfires, on purpose.** All jobs: ``coalesce=True`` (a backlog of missed runs,
@@ -55,6 +58,7 @@ from broadcast.config import Settings
 from broadcast.db import transaction
 from broadcast.dispatch.outbox import purge_published
 from broadcast.dispatch.push import notify_rundown_changed
+from broadcast.playlog.storage import Maintenance, maintain
 from broadcast.scheduling.leader import DEFAULT_TTL_S, LeaderLock, leader_lock
 from broadcast.scheduling.materialize import MaterializeReport, materialize
 from broadcast.scheduling.programs import request_slot_programs
@@ -69,7 +73,8 @@ WAKE_DELAY = timedelta(seconds=2)
 SEASONS_AT = {"hour": 0, "minute": 5}
 ALERTS_POLL_S = 30
 OUTBOX_KEEP = timedelta(days=1)
-WORK_JOBS = ("materialize", "seasons", "alerts")
+PLAYLOG_AT = {"hour": 0, "minute": 15}
+WORK_JOBS = ("materialize", "seasons", "alerts", "playlog")
 JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 
 
@@ -179,6 +184,15 @@ class Scheduler:
             next_run_time=now,
             replace_existing=True,
         )
+        self._aps.add_job(
+            self.playlog_job,
+            "cron",
+            id="playlog",
+            timezone=self.settings.tz,
+            next_run_time=now,
+            replace_existing=True,
+            **PLAYLOG_AT,
+        )
 
     def _still_leader(self) -> bool:
         return self.is_leader and self.heartbeat()
@@ -244,6 +258,22 @@ class Scheduler:
         if expired:
             log.info("%d alerts expired: %s", len(expired), expired)
         return len(expired), purged
+
+    def playlog_job(self) -> Maintenance | None:
+        """Play log partitions ahead and retention behind."""
+        if not self._still_leader():
+            return None
+        with transaction(self.engine) as session:
+            report = maintain(session, now=self.clock.now(), months=self.settings.play_log_retention_months)
+        if report.created or report.dropped or report.deleted:
+            log.info(
+                "play log: partitions %s created (%d rows moved from default), %s dropped, %d rows deleted",
+                report.created,
+                report.moved,
+                report.dropped,
+                report.deleted,
+            )
+        return report
 
 
 def start_embedded_scheduler(app: FastAPI) -> Scheduler:
