@@ -23,8 +23,11 @@ EVERYONE = frozenset(Role)
 CONTENT_STAFF = frozenset({Role.propagandist, Role.admin})
 # Duty officers may read campaigns (as the API lets them); only content staff change them.
 STAFF = frozenset({Role.propagandist, Role.duty_officer, Role.admin})
+DUTY = frozenset({Role.duty_officer, Role.admin})
 
+# The alert desk comes first: it is what a duty officer opens the console for.
 SECTIONS: list[Section] = [
+    Section(key="alerts", title="预警中心", url="/console/alerts", roles=DUTY),
     Section(key="dashboard", title="概览", url="/console/", roles=EVERYONE),
     Section(key="endpoints", title="终端", url="/console/endpoints", roles=EVERYONE),
     Section(key="library", title="素材库", url="/console/library", roles=CONTENT_STAFF),

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from broadcast.auth import service as auth_service
 from broadcast.auth.models import User
+from broadcast.console import alerts as alert_pages
 from broadcast.console import bulletins as bulletin_pages
 from broadcast.console import calendar as calendar_pages
 from broadcast.console import campaigns as campaign_pages
@@ -159,6 +160,8 @@ for content_router in (
 
 for schedule_router in (campaign_pages.router, calendar_pages.router, why_page.router):
     router.include_router(schedule_router)
+
+router.include_router(alert_pages.router)
 
 
 def mount_console(app: FastAPI) -> None:

@@ -49,9 +49,9 @@ def test_wrong_password_shows_the_reason(page: Page, console_site: ConsoleSite) 
 CONTENT_PAGES = ["素材库", "文字稿", "节目单"]
 SCHEDULE_PAGES = ["宣传计划", "播出日历", "播出查询"]
 VISIBLE_SECTIONS = {
-    Role.admin: ["概览", "终端", *CONTENT_PAGES, *SCHEDULE_PAGES],
+    Role.admin: ["预警中心", "概览", "终端", *CONTENT_PAGES, *SCHEDULE_PAGES],
     Role.propagandist: ["概览", "终端", *CONTENT_PAGES, *SCHEDULE_PAGES],
-    Role.duty_officer: ["概览", "终端", *SCHEDULE_PAGES],
+    Role.duty_officer: ["预警中心", "概览", "终端", *SCHEDULE_PAGES],
     Role.village_admin: ["概览", "终端", "播出查询"],
 }
 

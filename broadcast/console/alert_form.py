@@ -1,0 +1,155 @@
+"""The alert desk's forms (预警中心): the fields as typed and the API bodies they become.
+
+Like the campaign editor, the form keeps what the officer typed (a refused form comes back as it
+was) and becomes the body the API takes, so the service and its schema check it exactly once.
+Times are typed as the city's wall clock and leave as UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Annotated, Any
+
+from fastapi import Depends, Form
+
+from broadcast.alerts.models import Alert
+from broadcast.console.campaign_form import LABELS as TARGET_LABELS
+from broadcast.console.campaign_form import TargetForm, target_form
+from broadcast.errors import Invalid
+
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+DEFAULT_VALIDITY = timedelta(hours=2)
+LABELS = {
+    **TARGET_LABELS,
+    "request_key": "表单编号",
+    "title": "标题",
+    "text": "播报文本",
+    "level": "预警级别",
+    "category": "预警类别",
+    "drill": "演练/真实预警",
+    "repeat": "连续播放次数",
+    "valid_until": "有效期至",
+    "all_clear_text": "解除通知",
+    "reach": "确认的终端数",
+    "reason": "理由",
+}
+
+
+def local_text(value: datetime, tz: tzinfo) -> str:
+    """A stored UTC time as a datetime-local field shows it."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(tz).strftime(LOCAL_FORMAT)
+
+
+def utc_from_local(text: str, tz: tzinfo) -> datetime | None:
+    """The officer's wall-clock time in UTC; None when left empty."""
+    if not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise Invalid(
+            f"有效期至“{text.strip()}”不是有效的时间：请用日期时间选择器，或写成 2026-07-01T18:00",
+            details={"valid_until": text},
+        ) from None
+    return (value.replace(tzinfo=tz) if value.tzinfo is None else value).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class AlertForm:
+    """The compose form as text. ``request_key`` is minted once per rendered form: a double
+    submit, or a resubmit after an error, is the same draft."""
+
+    request_key: str
+    title: str = ""
+    text: str = ""
+    level: str = ""
+    category: str = ""
+    drill: str = ""
+    target: TargetForm = field(default_factory=TargetForm)
+    repeat: str = "2"
+    valid_until: str = ""
+    all_clear_text: str = ""
+
+    @classmethod
+    def fresh(cls, *, now: datetime, tz: tzinfo) -> AlertForm:
+        return cls(request_key=uuid.uuid4().hex, valid_until=local_text(now + DEFAULT_VALIDITY, tz))
+
+    def body(self, tz: tzinfo) -> dict[str, Any]:
+        """The API's AlertCreate body; an unchosen level, category or drill flag stays missing."""
+        body: dict[str, Any] = {
+            "request_key": self.request_key,
+            "title": self.title,
+            "text": self.text,
+            "selector": self.target.selector(),
+            "repeat": self.repeat,
+            "all_clear_text": self.all_clear_text.strip() or None,
+        }
+        for name in ("level", "category", "drill"):
+            if getattr(self, name):
+                body[name] = getattr(self, name)
+        valid_until = utc_from_local(self.valid_until, tz)
+        if valid_until is not None:
+            body["valid_until"] = valid_until
+        return body
+
+
+def alert_form(
+    target: Annotated[TargetForm, Depends(target_form)],
+    request_key: Annotated[str, Form(max_length=200)] = "",
+    title: Annotated[str, Form(max_length=2000)] = "",
+    text: Annotated[str, Form(max_length=50_000)] = "",
+    level: Annotated[str, Form(max_length=20)] = "",
+    category: Annotated[str, Form(max_length=60)] = "",
+    drill: Annotated[str, Form(max_length=20)] = "",
+    repeat: Annotated[str, Form(max_length=20)] = "",
+    valid_until: Annotated[str, Form(max_length=60)] = "",
+    all_clear_text: Annotated[str, Form(max_length=20_000)] = "",
+) -> AlertForm:
+    return AlertForm(
+        request_key=request_key,
+        title=title,
+        text=text,
+        level=level,
+        category=category,
+        drill=drill,
+        target=target,
+        repeat=repeat,
+        valid_until=valid_until,
+        all_clear_text=all_clear_text,
+    )
+
+
+@dataclass(frozen=True)
+class UpdateForm:
+    """A sent alert's new text, level or validity; only what differs from the alert is sent."""
+
+    text: str = ""
+    level: str = ""
+    valid_until: str = ""
+
+    @classmethod
+    def of(cls, alert: Alert, tz: tzinfo) -> UpdateForm:
+        return cls(
+            text=alert.text or "", level=str(alert.level), valid_until=local_text(alert.valid_until, tz)
+        )
+
+    def body(self, alert: Alert, tz: tzinfo) -> dict[str, Any]:
+        """The API's AlertUpdateIn body: the changed fields (none at all is refused by the schema)."""
+        body: dict[str, Any] = {}
+        if alert.text is not None and self.text.strip() != alert.text:
+            body["text"] = self.text
+        if self.level and self.level != str(alert.level):
+            body["level"] = self.level
+        if self.valid_until.strip() and self.valid_until.strip() != local_text(alert.valid_until, tz):
+            body["valid_until"] = utc_from_local(self.valid_until, tz)
+        return body
+
+
+def update_form(
+    text: Annotated[str, Form(max_length=50_000)] = "",
+    level: Annotated[str, Form(max_length=20)] = "",
+    valid_until: Annotated[str, Form(max_length=60)] = "",
+) -> UpdateForm:
+    return UpdateForm(text=text, level=level, valid_until=valid_until)
