@@ -26,6 +26,7 @@ from broadcast.errors import install_handlers
 from broadcast.health import router as health_router
 from broadcast.playlists.jobs import start_render_workers, stop_render_workers
 from broadcast.playlists.routes import router as playlists_router
+from broadcast.playlog.routes import router as playlog_router
 from broadcast.regions.routes import router as regions_router
 from broadcast.scheduling.ics_routes import ics_router
 from broadcast.scheduling.routes import router as scheduling_router
@@ -58,6 +59,7 @@ def api_router() -> APIRouter:
         ics_router,
         rundowns_router,
         alerts_router,
+        playlog_router,
     )
     for child in children:
         router.include_router(child)

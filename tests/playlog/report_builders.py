@@ -110,6 +110,7 @@ def alert(session: Session, *, title: str, drill: bool, sent_at: datetime) -> Al
     session.add(
         AudioBlob(sha256=sha, size_bytes=1, duration_ms=1000, sample_rate=48000, channels=1, codec="mp3")
     )
+    session.flush()
     made = Alert(
         request_key=f"k{next(_ids)}",
         title=title,
