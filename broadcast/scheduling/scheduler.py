@@ -26,6 +26,9 @@ which is safe because both write the same rows idempotently in one transaction e
 - ``playlog``: daily at 00:15 local time and once when leadership is won: partitions of the play
   log for this month and the next two, and months older than the retention period dropped
   (:mod:`broadcast.playlog.storage`).
+- ``reconcile``: every 5 minutes: planned slots that ended more than ``play_log_grace_min`` ago
+  get their outcome (played, partial, failed, missed offline or silent), and those of the last
+  ``play_log_recheck_h`` hours are judged again for late uploads (:mod:`broadcast.playlog.reconcile`).
 - ``heartbeat``: the lease, as above (on every candidate, leader or not).
 
 **Coalescing and misfires, on purpose.** All jobs: ``coalesce=True`` (a backlog of missed runs,
@@ -58,6 +61,7 @@ from broadcast.config import Settings
 from broadcast.db import transaction
 from broadcast.dispatch.outbox import purge_published
 from broadcast.dispatch.push import notify_rundown_changed
+from broadcast.playlog.reconcile import ReconcileReport, reconcile
 from broadcast.playlog.storage import Maintenance, maintain
 from broadcast.scheduling.leader import DEFAULT_TTL_S, LeaderLock, leader_lock
 from broadcast.scheduling.materialize import MaterializeReport, materialize
@@ -74,7 +78,8 @@ SEASONS_AT = {"hour": 0, "minute": 5}
 ALERTS_POLL_S = 30
 OUTBOX_KEEP = timedelta(days=1)
 PLAYLOG_AT = {"hour": 0, "minute": 15}
-WORK_JOBS = ("materialize", "seasons", "alerts", "playlog")
+RECONCILE_POLL_S = 300
+WORK_JOBS = ("materialize", "seasons", "alerts", "playlog", "reconcile")
 JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 
 
@@ -193,6 +198,14 @@ class Scheduler:
             replace_existing=True,
             **PLAYLOG_AT,
         )
+        self._aps.add_job(
+            self.reconcile_job,
+            "interval",
+            seconds=RECONCILE_POLL_S,
+            id="reconcile",
+            next_run_time=now,
+            replace_existing=True,
+        )
 
     def _still_leader(self) -> bool:
         return self.is_leader and self.heartbeat()
@@ -273,6 +286,21 @@ class Scheduler:
                 report.dropped,
                 report.deleted,
             )
+        return report
+
+    def reconcile_job(self) -> ReconcileReport | None:
+        """Judge the slots that are over (see :mod:`broadcast.playlog.reconcile`)."""
+        if not self._still_leader():
+            return None
+        with transaction(self.engine) as session:
+            report = reconcile(
+                session,
+                now=self.clock.now(),
+                grace=timedelta(minutes=self.settings.play_log_grace_min),
+                recheck=timedelta(hours=self.settings.play_log_recheck_h),
+            )
+        if report.judged or report.forgotten:
+            log.info("judged %d slots; %d outcomes of dropped slots gone", report.judged, report.forgotten)
         return report
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from broadcast.clock import FixedClock
+from broadcast.config import Settings
 from broadcast.dispatch.models import PlayEventType, PresenceState
 from broadcast.playlog.outcomes import Outcome, SlotOutcome
-from broadcast.playlog.reconcile import reconcile
+from broadcast.playlog.reconcile import ReconcileReport, reconcile
+from broadcast.scheduling.leader import DatabaseLease
 from broadcast.scheduling.models import SlotStatus
+from broadcast.scheduling.scheduler import Scheduler
 from tests import builders
 from tests.playlog.report_builders import campaign, event, local, presence, slot, week_ago
 
@@ -147,3 +152,21 @@ def test_a_slot_dropped_after_judgement_loses_its_outcome(session: Session) -> N
     assert report.forgotten == 1
     assert _outcomes(session) == {}
     assert session.exec(select(SlotOutcome).where(col(SlotOutcome.slot_id) == made.id)).first() is None
+
+
+def test_the_scheduler_job_judges_with_the_settings(
+    engine: Engine, settings: Settings, session: Session
+) -> None:
+    city = builders.small_city(session)
+    plan = campaign(session, "消防安全")
+    start = local(week_ago(), "10:00")
+    made = slot(session, city.endpoints[0], plan, start)
+    session.commit()
+    clock = FixedClock(start + timedelta(minutes=10 + settings.play_log_grace_min - 1))
+    lock = DatabaseLease(engine, name="test.reconcile", holder="a", ttl_s=30, clock=clock)
+    leader = Scheduler(engine=engine, settings=settings, lock=lock, clock=clock)
+    assert leader.heartbeat()
+    assert leader.reconcile_job() == ReconcileReport(judged=0, forgotten=0)  # still within the grace period
+    clock.set(clock.now() + timedelta(minutes=2))
+    assert leader.reconcile_job() == ReconcileReport(judged=1, forgotten=0)
+    assert _outcomes(session)[made.id or 0].outcome == Outcome.missed

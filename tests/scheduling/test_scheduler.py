@@ -150,7 +150,7 @@ def test_running_scheduler_adds_jobs_as_leader_removes_them_when_the_lease_is_lo
     try:
         assert _wait(lambda: running.is_leader)
         jobs = {job.id for job in running._aps.get_jobs()}
-        assert jobs == {"heartbeat", "materialize", "seasons", "alerts", "playlog"}
+        assert jobs == {"heartbeat", "materialize", "seasons", "alerts", "playlog", "reconcile"}
         for job in running._aps.get_jobs():
             assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, None)
         assert _wait(lambda: running.last_report is not None)
