@@ -105,6 +105,7 @@ def test_one_bad_event_rejects_only_itself(
         "not an object",
         {**good},
         event(mine, at=format_time(utc_now() + timedelta(minutes=4))),
+        event(mine, at=format_time(utc_now() - timedelta(days=14 * 31))),
     ]
     answer = client.post("/device/v1/events", json={"events": batch}, headers=devices[0].headers)
     assert answer.status_code == 200
@@ -121,6 +122,7 @@ def test_one_bad_event_rejects_only_itself(
         (7, "invalid"),
         (8, "invalid"),
         (9, "invalid"),
+        (12, "too_old"),
     ]
     ids = {r["index"]: r["id"] for r in body["rejected"]}
     assert ids[2] == batch[2]["id"]
