@@ -28,7 +28,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broadcast.alerts import program
-from broadcast.alerts.models import Alert, AlertDelivery, AlertSource, AlertStatus, DeliveryState
+from broadcast.alerts.models import (
+    STATUS_LABELS,
+    Alert,
+    AlertDelivery,
+    AlertSource,
+    AlertStatus,
+    DeliveryState,
+)
 from broadcast.alerts.schemas import AlertCreate, AlertUpdateIn, BreakGlassIn, CancelIn, SendIn
 from broadcast.auth import audit
 from broadcast.auth.audit import Actor
@@ -229,7 +236,8 @@ def send_alert(
         return alert  # a second click on "send": already done
     if alert.status != AlertStatus.draft:
         raise Conflict(
-            f"预警 {alert.id} 当前为“{alert.status.value}”，不能发送", details={"status": alert.status}
+            f"预警 {alert.id} 当前为“{STATUS_LABELS[alert.status]}”，不能发送",
+            details={"status": alert.status},
         )
     _check_sendable(alert, now)
     found = _refuse_stale_confirmation(session, alert, data)
@@ -266,7 +274,8 @@ def approve_alert(
         return alert
     if alert.status != AlertStatus.awaiting_approval:
         raise Conflict(
-            f"预警 {alert.id} 当前为“{alert.status.value}”，不在待审批状态", details={"status": alert.status}
+            f"预警 {alert.id} 当前为“{STATUS_LABELS[alert.status]}”，不在待审批状态",
+            details={"status": alert.status},
         )
     if user.id in (alert.created_by, alert.confirmed_by):
         raise Forbidden(
@@ -299,7 +308,8 @@ def break_glass(
         return alert
     if alert.status not in (AlertStatus.draft, AlertStatus.awaiting_approval):
         raise Conflict(
-            f"预警 {alert.id} 当前为“{alert.status.value}”，不能越级发布", details={"status": alert.status}
+            f"预警 {alert.id} 当前为“{STATUS_LABELS[alert.status]}”，不能越级发布",
+            details={"status": alert.status},
         )
     if not needs_approval(alert, settings):
         raise Invalid(f"{alert.level} 级预警无需审批，请直接发送", details={"level": alert.level})
@@ -427,7 +437,7 @@ def update_alert(
     """A new revision of an active alert to the same endpoints: devices replace the old one."""
     if alert.status != AlertStatus.active:
         raise Conflict(
-            f"只能更新播发中的预警；预警 {alert.id} 当前为“{alert.status.value}”",
+            f"只能更新播发中的预警；预警 {alert.id} 当前为“{STATUS_LABELS[alert.status]}”",
             details={"status": alert.status},
         )
     if data.valid_until is not None:
