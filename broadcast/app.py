@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
 
 from broadcast import migrations
+from broadcast.alerts.cap_routes import router as cap_router
 from broadcast.alerts.routes import router as alerts_router
 from broadcast.auth.routes import router as auth_router
 from broadcast.auth.service import ensure_bootstrap_admin
@@ -60,6 +61,7 @@ def api_router() -> APIRouter:
         rundowns_router,
         alerts_router,
         playlog_router,
+        cap_router,
     )
     for child in children:
         router.include_router(child)

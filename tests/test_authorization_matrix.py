@@ -123,6 +123,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role | None] | frozenset[Role]] = {
     ("POST", "/api/v1/alerts/{alert_id}/cancel"): DUTY,
     ("GET", "/api/v1/alerts/{alert_id}/board"): DUTY,
     ("GET", "/api/v1/alerts/{alert_id}/deliveries"): DUTY,
+    ("POST", "/api/v1/alerts/cap"): DUTY,
+    ("GET", "/api/v1/alerts/{alert_id}/cap"): DUTY,
     # play logs and reports: everyone reads, a village admin only her villages
     ("GET", "/api/v1/playlog"): ANY,
     ("GET", "/api/v1/playlog/slots"): ANY,

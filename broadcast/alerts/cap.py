@@ -24,6 +24,8 @@ MAX_CAP_BYTES = 1024 * 1024
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 ACCEPTED_STATUSES = ("Actual", "Exercise")
+# We may also write Draft: the export of an alert nobody has sent yet, which no receiver acts on.
+EXPORT_STATUSES = (*ACCEPTED_STATUSES, "Draft")
 ACCEPTED_MSG_TYPES = ("Alert", "Update", "Cancel")
 
 # Level I (red) is the most severe; CAP's severity scale runs the same way.
@@ -667,8 +669,11 @@ def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._E
 
 
 def _check_export(export: CapExport) -> None:
-    if export.status not in ACCEPTED_STATUSES:
-        raise CapError(f"状态“{export.status}”无效：只能是 Actual（实际）或 Exercise（演练）")
+    if export.status not in EXPORT_STATUSES:
+        raise CapError(
+            f"状态“{export.status}”无效：只能是 Actual（实际）或 Exercise（演练），"
+            "尚未发送的草稿为 Draft（草稿）"
+        )
     if export.msg_type not in ACCEPTED_MSG_TYPES:
         raise CapError(f"消息类型“{export.msg_type}”无效：只能是 Alert、Update 或 Cancel")
     if export.msg_type != "Alert" and not export.references:
