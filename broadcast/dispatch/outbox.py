@@ -46,8 +46,14 @@ def _after_commit(session: Session) -> None:
 
 
 def claim(session: Session, *, now: datetime, limit: int = CLAIM_BATCH) -> list[tuple[int, dict[str, Any]]]:
-    """Mark up to ``limit`` unpublished rows as published by us; their (id, message), oldest first."""
+    """Mark up to ``limit`` unpublished rows as published by us; their (id, message), oldest first.
+
+    A plain read first: the relay polls every second, and an idle poll must not take SQLite's
+    write lock (or a PostgreSQL row lock) for nothing.
+    """
     pending = select(col(OutboxMessage.id)).where(col(OutboxMessage.published_at).is_(None))
+    if session.execute(pending.limit(1)).first() is None:
+        return []
     pending = pending.order_by(col(OutboxMessage.id)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pending = pending.with_for_update(skip_locked=True)
