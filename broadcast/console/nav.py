@@ -13,6 +13,8 @@ class Section:
     title: str
     url: str
     roles: frozenset[Role]
+    # Roles for whom this page leads the navigation and is where the login lands.
+    home_of: frozenset[Role] = frozenset()
 
     def allows(self, role: Role) -> bool:
         # Admins may open every page, as require_roles grants them every API.
@@ -36,11 +38,29 @@ SECTIONS: list[Section] = [
     Section(key="campaigns", title="宣传计划", url="/console/campaigns", roles=STAFF),
     Section(key="calendar", title="播出日历", url="/console/calendar", roles=STAFF),
     Section(key="rundowns", title="播出查询", url="/console/rundowns", roles=EVERYONE),
+    # A village admin opens the console to see what her speakers actually played.
+    Section(
+        key="playlog",
+        title="播放记录",
+        url="/console/playlog",
+        roles=EVERYONE,
+        home_of=frozenset({Role.village_admin}),
+    ),
+    Section(key="reports", title="统计报表", url="/console/reports", roles=EVERYONE),
 ]
 
 
 def visible_sections(role: Role) -> list[Section]:
-    return [section for section in SECTIONS if section.allows(role)]
+    allowed = [section for section in SECTIONS if section.allows(role)]
+    return sorted(allowed, key=lambda section: role not in section.home_of)
+
+
+def home_url(role: Role) -> str | None:
+    """Where the login lands when no page was asked for (None: the overview)."""
+    for section in SECTIONS:
+        if role in section.home_of:
+            return section.url
+    return None
 
 
 def section_named(key: str) -> Section:

@@ -14,7 +14,7 @@ from broadcast.console import alerts as alert_pages
 from broadcast.console import bulletins as bulletin_pages
 from broadcast.console import calendar as calendar_pages
 from broadcast.console import campaigns as campaign_pages
-from broadcast.console import endpoint_detail, why_page
+from broadcast.console import endpoint_detail, playlog_pages, why_page
 from broadcast.console import endpoints as endpoint_pages
 from broadcast.console import library as library_pages
 from broadcast.console import playlists as playlist_pages
@@ -27,7 +27,7 @@ from broadcast.console.access import (
 )
 from broadcast.console.dashboard import dashboard_counts
 from broadcast.console.handlers import install_console_handlers
-from broadcast.console.nav import section_named
+from broadcast.console.nav import home_url, section_named
 from broadcast.console.templating import STATIC_DIR, is_htmx, render
 from broadcast.deps import SessionDep, SettingsDep, village_scope
 from broadcast.errors import TooManyRequests, Unauthorized
@@ -49,7 +49,8 @@ def _login_page(
         "login.html",
         user=None,
         status_code=status_code,
-        next=safe_next(next_url),
+        # Empty stays empty: the login then lands on the user's own home page.
+        next=safe_next(next_url) if next_url else "",
         username=username,
         error=error,
     )
@@ -84,7 +85,7 @@ def login(
         return _login_page(
             request, next_url=next_url, username=username, error=exc.message, status_code=exc.status_code
         )
-    response = RedirectResponse(safe_next(next_url), status_code=303)
+    response = RedirectResponse(safe_next(next_url or home_url(user.role)), status_code=303)
     set_access_cookie(response, request, user=user, settings=settings)
     return response
 
@@ -162,6 +163,7 @@ for schedule_router in (campaign_pages.router, calendar_pages.router, why_page.r
     router.include_router(schedule_router)
 
 router.include_router(alert_pages.router)
+router.include_router(playlog_pages.router)
 
 
 def mount_console(app: FastAPI) -> None:

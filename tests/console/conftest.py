@@ -25,6 +25,7 @@ from broadcast import migrations
 from broadcast.auth.models import Role, User
 from broadcast.auth.security import issue_access_token
 from broadcast.config import Settings
+from broadcast.console.nav import home_url
 from broadcast.db import make_engine
 from broadcast.deps import ACCESS_COOKIE
 from broadcast.regions.models import EndpointStatus, Town, Village
@@ -246,7 +247,7 @@ def log_in(page: Page, console_site: ConsoleSite) -> Callable[[Role], Page]:
         page.fill("input[name=username]", console_site.usernames[role])
         page.fill("input[name=password]", builders.PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/console/")
+        page.wait_for_url(f"**{home_url(role) or '/console/'}")
         return page
 
     return log_in

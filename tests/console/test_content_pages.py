@@ -126,6 +126,8 @@ def test_content_sections_in_the_navigation(sign_in: SignIn, users: dict[Role, U
         "campaigns",
         "calendar",
         "rundowns",
+        "playlog",
+        "reports",
     ]
 
 
