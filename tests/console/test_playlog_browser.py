@@ -21,6 +21,7 @@ from broadcast import migrations
 from broadcast.auth.models import Role, User
 from broadcast.clock import utc_now
 from broadcast.config import Settings
+from broadcast.console import playlog_pages
 from broadcast.console.playlog_pages import WEEKDAYS, last_month
 from broadcast.db import make_engine
 from broadcast.dispatch.models import PlayEventType, PresenceState
@@ -28,7 +29,7 @@ from broadcast.playlog.reconcile import reconcile
 from broadcast.regions.models import Endpoint, EndpointStatus, Town
 from tests import builders
 from tests.conftest import TEST_SECRET
-from tests.console.conftest import ConsoleSite, _free_port, _wait_until_up
+from tests.console.conftest import ConsoleSite, SignedIn, _free_port, _wait_until_up
 from tests.console.test_content_browser import snapshot
 from tests.playlog.report_builders import SHANGHAI, campaign, event, local, presence, slot
 
@@ -170,3 +171,16 @@ def test_wang_sees_the_dead_reservoir_speaker_exports_last_month_and_opens_the_c
     snapshot(page, screenshot_dir / "reports.png")
     for name in ("playlog", "reports"):
         assert (screenshot_dir / f"{name}.png").stat().st_size > 10_000
+
+
+def test_more_appends_the_next_page_of_the_raw_log(
+    signed_in: SignedIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(playlog_pages, "EVENTS_PAGE", 3)  # the server runs in this process
+    page = signed_in(Role.village_admin, f"/console/playlog?day={offline_day().isoformat()}")
+    rows = page.get_by_test_id("event-row")
+    expect(rows).to_have_count(3)
+    page.get_by_test_id("events-more").click()
+    expect(rows).to_have_count(4)
+    expect(page.get_by_test_id("events-more")).to_have_count(0)
+    expect(rows.last).to_contain_text("HK0005")
