@@ -1,7 +1,7 @@
 """An alert's audio: the attention chime, then the message (spoken by the offline engine, or a clip).
 
-Alerts never depend on the network: the text is spoken by the first *offline* engine configured
-(espeak), whatever a bulletin would use. A drill is framed by spoken words on both sides, so
+Alerts never depend on the network: the text is spoken by the offline engine (espeak), whatever
+a bulletin would use. A drill is framed by spoken words on both sides, so
 nobody who hears only part of it mistakes it for a real alert. The program is made when the
 alert is drafted: sending never waits for TTS.
 """
@@ -17,19 +17,18 @@ from sqlmodel import Session
 from broadcast.bulletins import textnorm
 from broadcast.bulletins.tts.cache import speak
 from broadcast.config import Settings
+from broadcast.content.audio import run
 from broadcast.content.chimes import ensure_builtin_chimes
 from broadcast.content.models import AudioBlob, ChimeKind, Clip
-from broadcast.content.store import AudioStore, ingest_audio
+from broadcast.content.store import AudioStore, store_house_file
 from broadcast.errors import Invalid
-from broadcast.playlists.models import ItemKind
-from broadcast.playlists.renderer import ItemSource, build_program
+from broadcast.playlists.renderer import RenderFailed
 
 DRILL_OPENING = "现在进行应急演练。以下是演练信息。"
 DRILL_CLOSING = "以上是演练信息，不是真实预警。演练。"
 # The offline engine only, at its normal speed: an alert must not depend on the network.
 ALERT_ENGINES = ["espeak"]
 ALERT_RATE = 100
-GAP_MS = 600
 
 
 @dataclass(frozen=True)
@@ -74,46 +73,47 @@ def make_program(
     settings: Settings,
 ) -> AudioBlob:
     """The alert's program in the house format: chime, (drill opening), message, (drill closing)."""
-    parts: list[tuple[ItemKind, str]] = [
-        (ItemKind.chime, _attention_chime(session, store=store, settings=settings))
-    ]
+    parts = [_attention_chime(session, store=store, settings=settings)]
     if clip is not None:
         if drill:
-            parts.append(
-                (ItemKind.bulletin, _speech(session, DRILL_OPENING, store=store, settings=settings).sha256)
-            )
-        parts.append((ItemKind.clip, clip.blob_sha256))
+            parts.append(_speech(session, DRILL_OPENING, store=store, settings=settings).sha256)
+        parts.append(clip.blob_sha256)
         if drill:
-            parts.append(
-                (ItemKind.bulletin, _speech(session, DRILL_CLOSING, store=store, settings=settings).sha256)
-            )
+            parts.append(_speech(session, DRILL_CLOSING, store=store, settings=settings).sha256)
     else:
-        full = Spoken(text or "", drill).full
-        parts.append((ItemKind.bulletin, _speech(session, full, store=store, settings=settings).sha256))
-    sources: list[ItemSource] = []
-    for kind, sha in parts:
-        if sources:
-            sources.append(ItemSource(len(sources), ItemKind.silence, None, 1, silence_ms=GAP_MS))
-        sources.append(ItemSource(len(sources), kind, None, 1, audio_sha256=sha))
-    return _render(session, sources, store=store, settings=settings)
+        parts.append(_speech(session, Spoken(text or "", drill).full, store=store, settings=settings).sha256)
+    return _join(session, parts, store=store, settings=settings)
 
 
-def make_speech_program(session: Session, *, text: str, store: AudioStore, settings: Settings) -> AudioBlob:
-    """A short spoken program (the all-clear): chime, then the text."""
-    return make_program(session, text=text, clip=None, drill=False, store=store, settings=settings)
+def _join(session: Session, parts: list[str], *, store: AudioStore, settings: Settings) -> AudioBlob:
+    """Stream-copy the parts back to back (one quick ffmpeg run, no re-encoding).
 
-
-def _render(
-    session: Session, sources: list[ItemSource], *, store: AudioStore, settings: Settings
-) -> AudioBlob:
+    Every part is already in the house format at the house loudness, so the program is too;
+    decoding and normalising again would only cost the duty officer seconds.
+    """
     store.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="alert-", dir=store.tmp_dir) as workdir:
-        _plan, wav = build_program(
-            sources,
-            playlist_repeat=1,
-            path_for=store.path_for,
-            workdir=Path(workdir),
+        listing = Path(workdir) / "parts.txt"
+        listing.write_text("".join(f"file '{store.path_for(sha)}'\n" for sha in parts))
+        joined = Path(workdir) / "program.mp3"
+        argv = [
+            "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-protocol_whitelist", "file,pipe",
+            "-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:a:0", "-c", "copy",
+            "-map_metadata", "-1", "-write_xing", "0", "-id3v2_version", "0", "-y", str(joined),
+        ]  # fmt: skip
+        result = run(argv, timeout_s=settings.ffmpeg_timeout_s)
+        if result.returncode != 0:
+            raise RenderFailed(
+                "预警音频拼接失败：请稍后重试；若反复出现，请检查音频存储",
+                details={"ffmpeg": result.stderr.strip()[-500:]},
+            )
+        blobs = [session.get_one(AudioBlob, sha) for sha in parts]
+        peaks = [blob.true_peak_dbtp for blob in blobs if blob.true_peak_dbtp is not None]
+        return store_house_file(
+            session,
+            store=store,
+            path=joined,
             settings=settings,
-            progress=lambda _message: None,
+            loudness_lufs=settings.loudness_target_lufs,
+            true_peak_dbtp=max(peaks) if peaks else None,
         )
-        return ingest_audio(session, store=store, source=wav, settings=settings)

@@ -116,11 +116,33 @@ def ingest_audio(
     """
     with store.temp_path() as temp:
         loudness = to_house_format(source, temp, settings=settings, max_duration_s=max_duration_s)
-        info = probe(temp, timeout_s=settings.ffmpeg_timeout_s)
-        if validate is not None:
-            validate(info)
-        size = temp.stat().st_size
-        sha256 = store.put(temp)
+        return store_house_file(
+            session,
+            store=store,
+            path=temp,
+            settings=settings,
+            loudness_lufs=loudness.integrated_lufs,
+            true_peak_dbtp=loudness.true_peak_dbtp,
+            validate=validate,
+        )
+
+
+def store_house_file(
+    session: Session,
+    *,
+    store: AudioStore,
+    path: Path,
+    settings: Settings,
+    loudness_lufs: float | None,
+    true_peak_dbtp: float | None,
+    validate: Callable[[Probe], None] | None = None,
+) -> AudioBlob:
+    """Store a file that is already in the house format (moved into the store) and record its blob."""
+    info = probe(path, timeout_s=settings.ffmpeg_timeout_s)
+    if validate is not None:
+        validate(info)
+    size = path.stat().st_size
+    sha256 = store.put(path)
     existing = session.get(AudioBlob, sha256)
     if existing is not None:
         return existing
@@ -134,8 +156,8 @@ def ingest_audio(
             "sample_rate": stream.sample_rate or settings.audio_sample_rate,
             "channels": stream.channels or 1,
             "codec": HOUSE_CODEC,
-            "loudness_lufs": loudness.integrated_lufs,
-            "true_peak_dbtp": loudness.true_peak_dbtp,
+            "loudness_lufs": loudness_lufs,
+            "true_peak_dbtp": true_peak_dbtp,
             "created_at": utc_now(),
         },
     )
