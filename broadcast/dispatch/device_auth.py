@@ -113,12 +113,18 @@ def check_ws_tokens(
 _bearer = HTTPBearer(auto_error=False, scheme_name="DeviceToken", description="终端令牌 bcd_…")
 
 
-def get_device(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Endpoint:
+def device_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The bearer token of a device request (not yet checked)."""
     if credentials is None:
         raise Unauthorized("缺少终端令牌：请求头须带 Authorization: Bearer bcd_…")
-    return authenticate_token(session, credentials.credentials)
+    return credentials.credentials
+
+
+DeviceTokenDep = Annotated[str, Depends(device_token)]
+
+
+def get_device(session: SessionDep, token: DeviceTokenDep) -> Endpoint:
+    return authenticate_token(session, token)
 
 
 DeviceDep = Annotated[Endpoint, Depends(get_device)]

@@ -1,24 +1,27 @@
 """Device-facing routes under /device/v1 (see docs/device-protocol.md).
 
-The endpoint always comes from the device token (``DeviceDep``); no route takes an endpoint
-from the path, the query or the body.
+The endpoint always comes from the device token (``DeviceDep``, or checked inside the events
+route); no route takes an endpoint from the path, the query or the body.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import Engine
 
 from broadcast.alerts.service import device_alerts
 from broadcast.clock import utc_now
 from broadcast.content.audio import HOUSE_MEDIA_TYPE
 from broadcast.content.service import etag_matches
 from broadcast.content.store import get_store
-from broadcast.deps import SessionDep, SettingsDep, reject_unknown_query
+from broadcast.db import transaction
+from broadcast.deps import SessionDep, SettingsDep, get_engine, reject_unknown_query
 from broadcast.dispatch import keys
-from broadcast.dispatch.device_auth import DeviceDep
+from broadcast.dispatch.device_auth import DeviceDep, DeviceTokenDep, authenticate_token
 from broadcast.dispatch.device_schemas import (
     AlertsDocument,
     EventBatch,
@@ -28,6 +31,7 @@ from broadcast.dispatch.device_schemas import (
 )
 from broadcast.dispatch.events import ingest_events, limit_body
 from broadcast.dispatch.rundown_doc import program_file_or_raise, signed_rundown
+from broadcast.regions.models import Endpoint
 
 router = APIRouter(prefix="/device/v1", tags=["devices"], dependencies=[Depends(reject_unknown_query)])
 
@@ -88,15 +92,38 @@ def get_alerts(session: SessionDep, settings: SettingsDep, endpoint: DeviceDep) 
     return AlertsDocument(envelopes=envelopes)
 
 
-@router.post("/events", response_model=EventsResult, dependencies=[Depends(limit_body)])
-def post_events(
-    batch: EventBatch, session: SessionDep, settings: SettingsDep, endpoint: DeviceDep
+def _device(request: Request, token: DeviceTokenDep) -> Endpoint:
+    """The token's endpoint, checked in a transaction of its own (see ``post_events``)."""
+    with transaction(get_engine(request)) as session:
+        return authenticate_token(session, token)
+
+
+BatchDevice = Annotated[Endpoint, Depends(_device)]
+
+
+def _store_events(
+    engine: Engine, endpoint: Endpoint, events: list[Any], retention_months: int
 ) -> EventsResult:
-    """Play events, 1 to 500 per batch; retries are counted once."""
-    return ingest_events(
-        session,
-        endpoint=endpoint,
-        events=batch.events,
-        now=utc_now(),
-        retention_months=settings.play_log_retention_months,
+    with transaction(engine) as session:
+        return ingest_events(
+            session, endpoint=endpoint, events=events, now=utc_now(), retention_months=retention_months
+        )
+
+
+@router.post("/events", response_model=EventsResult, dependencies=[Depends(limit_body)])
+async def post_events(
+    batch: EventBatch,
+    request: Request,
+    settings: SettingsDep,
+    endpoint: Annotated[Endpoint, Depends(_device)],
+) -> EventsResult:
+    """Play events, 1 to 500 per batch; retries are counted once.
+
+    No connection is held between two worker-thread hops (``SessionDep`` would hold one from
+    the token check to the commit): in a city-wide burst of reports, requests holding the pool's
+    connections while they wait for a thread, and threads waiting for a connection, would wait
+    for each other until the pool times out.
+    """
+    return await run_in_threadpool(
+        _store_events, get_engine(request), endpoint, batch.events, settings.play_log_retention_months
     )
