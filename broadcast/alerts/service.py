@@ -200,6 +200,21 @@ def snapshot(alert: Alert) -> dict[str, Any]:
     return audit.snapshot(alert) or {}
 
 
+def _audit(
+    session: Session, actor: Actor, action: str, alert: Alert, before: dict[str, Any], **extra: Any
+) -> None:
+    """One audit entry for a step of the lifecycle: the alert before and after it."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="alert",
+        entity_id=alert.id,
+        before=before,
+        after={**snapshot(alert), **extra},
+    )
+
+
 def _refuse_stale_confirmation(session: Session, alert: Alert, data: SendIn) -> TargetPreview:
     found = reach_of(session, alert.selector)
     if data.reach != found.total or data.drill != alert.drill:
@@ -246,16 +261,10 @@ def send_alert(
     if needs_approval(alert, settings):
         alert.status = AlertStatus.awaiting_approval
         _touch(session, alert, now)
-        audit.record(
-            session, actor=actor, action="alert.confirm", entity_type="alert", entity_id=alert.id,
-            before=before, after=snapshot(alert),
-        )  # fmt: skip
+        _audit(session, actor, "alert.confirm", alert, before)
         return alert
     _dispatch(session, alert, settings=settings, now=now, wake=wake)
-    audit.record(
-        session, actor=actor, action="alert.send", entity_type="alert", entity_id=alert.id,
-        before=before, after=snapshot(alert),
-    )  # fmt: skip
+    _audit(session, actor, "alert.send", alert, before)
     return alert
 
 
@@ -285,10 +294,7 @@ def approve_alert(
     before = snapshot(alert)
     alert.approved_by, alert.approved_at = user.id, now
     _dispatch(session, alert, settings=settings, now=now, wake=wake)
-    audit.record(
-        session, actor=actor, action="alert.approve", entity_type="alert", entity_id=alert.id,
-        before=before, after=snapshot(alert),
-    )  # fmt: skip
+    _audit(session, actor, "alert.approve", alert, before)
     return alert
 
 
@@ -319,10 +325,7 @@ def break_glass(
     alert.reach, alert.confirmed_by, alert.confirmed_at = found.total, user.id, now
     alert.break_glass_reason = data.reason
     _dispatch(session, alert, settings=settings, now=now, wake=wake)
-    audit.record(
-        session, actor=actor, action="alert.break_glass", entity_type="alert", entity_id=alert.id,
-        before=before, after=snapshot(alert),
-    )  # fmt: skip
+    _audit(session, actor, "alert.break_glass", alert, before)
     return alert
 
 
@@ -473,10 +476,7 @@ def update_alert(
         )
     )
     _publish(session, alert, alert_payload(session, alert), delivery_targets(session, alert), settings, wake)
-    audit.record(
-        session, actor=actor, action="alert.update", entity_type="alert", entity_id=alert.id,
-        before=before, after=snapshot(alert),
-    )  # fmt: skip
+    _audit(session, actor, "alert.update", alert, before)
     return alert
 
 
@@ -507,10 +507,14 @@ def cancel_alert(
     if sent:
         payload = cancel_payload(session, alert, all_clear=data.all_clear)
         _publish(session, alert, payload, delivery_targets(session, alert), settings, wake)
-    audit.record(
-        session, actor=actor, action="alert.cancel" if sent else "alert.discard", entity_type="alert",
-        entity_id=alert.id, before=before, after={**snapshot(alert), "all_clear": data.all_clear and sent},
-    )  # fmt: skip
+    _audit(
+        session,
+        actor,
+        "alert.cancel" if sent else "alert.discard",
+        alert,
+        before,
+        all_clear=data.all_clear and sent,
+    )
     return alert
 
 

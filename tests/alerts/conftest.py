@@ -3,54 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from broadcast.auth.models import Role, User
 from broadcast.clock import utc_now
-from broadcast.config import Settings
 from broadcast.dispatch.models import OutboxMessage
 from tests import builders
-from tests.conftest import TEST_SECRET, bearer
-from tests.dispatch.conftest import Device, make_device
+from tests.conftest import bearer
+from tests.dispatch.conftest import Device, app, city, make_device, settings
 
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        audio_store_dir=tmp_path / "store",
-        secret_key=TEST_SECRET,
-        render_workers=0,
-    )
-
-
-@pytest.fixture
-def app(settings: Settings, engine: Engine) -> FastAPI:
-    from broadcast.app import create_app
-
-    return create_app(settings, engine=engine, upgrade_db=False)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def city(session: Session) -> builders.City:
-    made = builders.small_city(session)
-    session.commit()
-    return made
+__all__ = ["app", "city", "settings"]  # the device tests' fixtures: an audio store per test
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import asyncio
 import copy
 import os
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from broadcast.simulator.fleet import Fleet, FleetConfig
 from tests import builders
 from tests.simulator.city import Seeded, seed_city
 from tests.simulator.servers import SECRET, running_servers, server_env, temp_database
+from tests.simulator.waiting import until
 
 pytestmark = pytest.mark.slow
 
@@ -50,15 +50,6 @@ REDIS_URL = os.environ.get("BROADCAST_TEST_ALERT_REDIS_URL", "redis://127.0.0.1:
 SPEAKERS = 8
 OFFLINE = 2
 SLOT_MS = 40_000
-
-
-async def _until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Desk:
@@ -171,19 +162,19 @@ async def _scenario(servers: list[str], seeded: Seeded, desk: Desk, cache: Path)
     async with Fleet(seeded.tokens, config) as fleet:
         stats = fleet.stats
         assert await fleet.wait_connected(timeout=30) == SPEAKERS
-        await _until(lambda: stats.rundowns_accepted >= SPEAKERS, timeout=15, what="first rundowns")
+        await until(lambda: stats.rundowns_accepted >= SPEAKERS, timeout=15, what="first rundowns")
         await asyncio.to_thread(desk.long_slots, seeded, seconds_from_now=4)
-        await _until(lambda: stats.started == SPEAKERS, timeout=20, what="every speaker playing its slot")
+        await until(lambda: stats.started == SPEAKERS, timeout=20, what="every speaker playing its slot")
 
         away = fleet.endpoints[:OFFLINE]
         outages = [asyncio.create_task(e.outage(12)) for e in away]
-        await _until(lambda: stats.connected == SPEAKERS - OFFLINE, timeout=10, what="two speakers offline")
+        await until(lambda: stats.connected == SPEAKERS - OFFLINE, timeout=10, what="two speakers offline")
         away_ids = seeded.endpoint_ids[:OFFLINE]
-        await _until(lambda: desk.offline(away_ids) == OFFLINE, timeout=10, what="the server to see them go")
+        await until(lambda: desk.offline(away_ids) == OFFLINE, timeout=10, what="the server to see them go")
         alert = await asyncio.to_thread(desk.send_alert)
 
         here = fleet.endpoints[OFFLINE:]
-        await _until(
+        await until(
             lambda: stats.alerts_played >= SPEAKERS - OFFLINE,
             timeout=30,
             what="the connected speakers' alert",
@@ -195,16 +186,16 @@ async def _scenario(servers: list[str], seeded: Seeded, desk: Desk, cache: Path)
         desk.raw(envelope)
         desk.raw(forged)
         refusals = stats.refusals
-        await _until(
+        await until(
             lambda: refusals["replayed"] >= SPEAKERS - OFFLINE and refusals["forged"] >= SPEAKERS - OFFLINE,
             timeout=15,
             what=f"the replayed and the forged alert refused, have {dict(refusals)}",
         )
 
         await asyncio.gather(*outages)
-        await _until(lambda: stats.alerts_played == SPEAKERS, timeout=40, what="the late speakers' alert")
-        await _until(lambda: stats.played == SPEAKERS, timeout=60, what="the slots resumed and finished")
-        await _until(lambda: fleet.uploadable() == 0, timeout=20, what="every event uploaded")
+        await until(lambda: stats.alerts_played == SPEAKERS, timeout=40, what="the late speakers' alert")
+        await until(lambda: stats.played == SPEAKERS, timeout=60, what="the slots resumed and finished")
+        await until(lambda: fleet.uploadable() == 0, timeout=20, what="every event uploaded")
         return fleet, int(alert["id"])
 
 

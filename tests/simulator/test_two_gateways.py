@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,21 +30,13 @@ from broadcast.scheduling.models import Campaign, RundownSlot
 from broadcast.simulator.fleet import Fleet, FleetConfig
 from tests.simulator.city import Seeded, seed_city
 from tests.simulator.servers import SECRET, running_servers, server_env, temp_database
+from tests.simulator.waiting import until
 
 pytestmark = pytest.mark.slow
 
 # A Redis database of its own: other tests' pushes on the shared stream never reach this fleet.
 REDIS_URL = os.environ.get("BROADCAST_TEST_SIM_REDIS_URL", "redis://127.0.0.1:6379/7")
 SPEAKERS = 20
-
-
-async def _until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Platform:
@@ -101,7 +92,7 @@ class Platform:
 
 async def _signed_pushes(fleet: Fleet, platform: Platform) -> None:
     volume = await asyncio.to_thread(platform.push, "volume", {"volume": 42})
-    await _until(lambda: all(e.volume == 42 for e in fleet.endpoints), timeout=15, what="the volume push")
+    await until(lambda: all(e.volume == 42 for e in fleet.endpoints), timeout=15, what="the volume push")
     assert {e.windows["push"].highest for e in fleet.endpoints} == {volume["payload"]["seq"]}
 
     forged = copy.deepcopy(volume)
@@ -110,7 +101,7 @@ async def _signed_pushes(fleet: Fleet, platform: Platform) -> None:
     platform.raw(volume)
     platform.raw(await asyncio.to_thread(platform.expired_volume))
     refusals = fleet.stats.refusals
-    await _until(
+    await until(
         lambda: (refusals["forged"], refusals["replayed"], refusals["expired"]) == (SPEAKERS,) * 3,
         timeout=15,
         what=f"20 refusals of each kind, have {dict(refusals)}",
@@ -122,24 +113,22 @@ async def _signed_pushes(fleet: Fleet, platform: Platform) -> None:
 async def _scheduled_play(fleet: Fleet, platform: Platform, seeded: Seeded) -> None:
     await asyncio.to_thread(platform.add_slots, seeded.endpoint_ids, seconds_from_now=6)
     stats = fleet.stats
-    await _until(lambda: stats.rundowns_accepted >= 2 * SPEAKERS, timeout=10, what="the rundown refetch")
-    await _until(
-        lambda: stats.audio_downloaded + stats.audio_cache_hits >= SPEAKERS, timeout=10, what="audio"
-    )
+    await until(lambda: stats.rundowns_accepted >= 2 * SPEAKERS, timeout=10, what="the rundown refetch")
+    await until(lambda: stats.audio_downloaded + stats.audio_cache_hits >= SPEAKERS, timeout=10, what="audio")
     assert stats.audio_downloaded == 1  # content-addressed: one download serves the fleet
     offline = fleet.endpoints[:4]
     outages = [asyncio.create_task(e.outage(10)) for e in offline]
-    await _until(lambda: stats.played == SPEAKERS, timeout=20, what="every speaker to play its slot")
+    await until(lambda: stats.played == SPEAKERS, timeout=20, what="every speaker to play its slot")
     assert all(len(e.outbox) == 2 for e in offline), "plays made offline wait in the outbox"
     await asyncio.gather(*outages)
-    await _until(lambda: fleet.uploadable() == 0, timeout=20, what="the buffered events to upload")
+    await until(lambda: fleet.uploadable() == 0, timeout=20, what="the buffered events to upload")
 
 
 async def _scenario(servers: list[str], seeded: Seeded, platform: Platform, cache: Path) -> Fleet:
     config = FleetConfig(servers=servers, cache_dir=cache, seed=7, upload_interval_s=0.3, connect_rate=50)
     async with Fleet(seeded.tokens, config) as fleet:
         assert await fleet.wait_connected(timeout=30) == SPEAKERS
-        await _until(lambda: fleet.stats.rundowns_accepted >= SPEAKERS, timeout=15, what="first rundowns")
+        await until(lambda: fleet.stats.rundowns_accepted >= SPEAKERS, timeout=15, what="first rundowns")
         await _signed_pushes(fleet, platform)
         await _scheduled_play(fleet, platform, seeded)
     return fleet
