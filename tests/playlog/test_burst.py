@@ -37,7 +37,8 @@ from broadcast.scheduling.models import RundownSlot
 from tests.dispatch.conftest import make_campaign, make_revision
 from tests.simulator.servers import running_servers, server_env, temp_database
 
-pytestmark = pytest.mark.slow
+# Four to five minutes per database when the two cores are shared with other work.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 SPEAKERS = 9305
 CONNECTIONS = 300
