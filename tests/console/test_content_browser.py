@@ -75,7 +75,8 @@ def upload_recording(page: Page, recording: Path) -> None:
     expect(page.get_by_test_id("upload-notice")).to_have_text(
         re.compile("已上传「消防队长喊话」"), timeout=20_000
     )
-    expect(page.locator("#results tr[data-clip]")).to_have_count(1)
+    # The list refreshes by its own request after the notice: allow for a loaded CI machine.
+    expect(page.locator("#results tr[data-clip]")).to_have_count(1, timeout=20_000)
     expect(page.get_by_test_id("clip-duration")).to_have_text("00:03")
     page.get_by_test_id("upload-file").set_input_files(recording)
     page.get_by_test_id("upload-title").fill("再传一次")
