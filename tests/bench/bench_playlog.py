@@ -94,7 +94,7 @@ def _empty(engine: Engine) -> None:
 # ---- ingest ----
 
 
-def _slots(engine: Engine, sources: list[Endpoint], per_source: int) -> dict[int, list[int]]:
+def _slots(engine: Engine, sources: list[Endpoint], per_source: int) -> dict[int, list[tuple[int, datetime]]]:
     """``per_source`` past slots for each source endpoint, by COPY: endpoint -> slot ids."""
     with transaction(engine) as session:
         campaign = make_campaign(session, make_revision(session))
@@ -121,14 +121,14 @@ def _slots(engine: Engine, sources: list[Endpoint], per_source: int) -> dict[int
         found = (
             session.connection().execute(text("SELECT endpoint_id, id, starts_at FROM rundown_slots")).all()
         )
-    slots: dict[int, list[int]] = {}
-    for endpoint_id, slot_id, _ in sorted(found, key=lambda r: (r[0], r[2])):
-        slots.setdefault(endpoint_id, []).append(slot_id)
+    slots: dict[int, list[tuple[int, datetime]]] = {}
+    for endpoint_id, slot_id, starts_at in sorted(found, key=lambda r: (r[0], r[2])):
+        slots.setdefault(endpoint_id, []).append((slot_id, starts_at))
     return slots
 
 
 def _batches(
-    sources: list[Endpoint], slots: dict[int, list[int]]
+    sources: list[Endpoint], slots: dict[int, list[tuple[int, datetime]]]
 ) -> Iterator[tuple[Endpoint, list[dict[str, Any]]]]:
     """Batches of 500 events as devices send them: each slot's started and completed, in order."""
     made = 0
@@ -138,8 +138,7 @@ def _batches(
             if made >= EVENTS:
                 return
             events = []
-            for slot_id in slots[endpoint.id or 0][round_ * BATCH // 2 : (round_ + 1) * BATCH // 2]:
-                at = NOW - timedelta(days=20, minutes=(slot_id % 100_000) * 7)
+            for slot_id, at in slots[endpoint.id or 0][round_ * BATCH // 2 : (round_ + 1) * BATCH // 2]:
                 for kind, offset in (("started", 0), ("completed", 300)):
                     events.append(
                         {
