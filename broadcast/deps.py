@@ -69,6 +69,9 @@ def get_current_user(
     user = session.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthorized("账号不存在或已停用，请联系管理员")
+    # End the read here: the route runs in another worker thread, and holding a pooled
+    # connection while waiting for one can deadlock the pool under load (see get_device).
+    session.commit()
     return user
 
 

@@ -124,7 +124,11 @@ DeviceTokenDep = Annotated[str, Depends(device_token)]
 
 
 def get_device(session: SessionDep, token: DeviceTokenDep) -> Endpoint:
-    return authenticate_token(session, token)
+    """The token's endpoint. The transaction ends here: FastAPI runs the route in another worker
+    thread, and a connection held while waiting for one can deadlock the pool under a burst."""
+    endpoint = authenticate_token(session, token)
+    session.commit()
+    return endpoint
 
 
 DeviceDep = Annotated[Endpoint, Depends(get_device)]
