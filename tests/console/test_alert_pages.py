@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from broadcast.alerts.models import Alert, AlertDelivery, AlertStatus, DeliveryState
@@ -25,20 +25,12 @@ from broadcast.console.library import FORM_ERROR_HEADER
 from broadcast.dispatch.models import OutboxMessage
 from broadcast.regions.models import Endpoint, EndpointStatus, Village
 from tests import builders
-from tests.conftest import _empty_tables
 
 SignIn = Callable[[User], TestClient]
 HTMX = {"HX-Request": "true"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CITY = 12  # endpoints in builders.small_city, all online
 TEXT = "河道水位快速上涨，沿河群众请立即向高处转移。"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, _engines: dict[str, Engine]) -> Iterator[Engine]:
-    """The desk shows the board's aggregate SQL: both backends, like the alert service's tests."""
-    yield _engines[request.param]
-    _empty_tables(_engines[request.param])
 
 
 @pytest.fixture

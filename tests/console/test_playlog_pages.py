@@ -1,4 +1,5 @@
-"""播放记录 and 统计报表 without a browser, on a hand-made history and both databases.
+"""播放记录 and 统计报表 without a browser, on a hand-made history (the reports SQL itself runs on both
+databases in tests/playlog).
 
 Village 0 (the village admin's) has speakers a0, a1, a2; village 1 has b0. Day D is three days
 ago: campaign 森林防火 at 08:00 on a0, a1, a2, b0 and again at 08:00 on D+1 on a1; campaign 防溺水
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,7 +20,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import Engine
 from sqlmodel import Session
 
 from broadcast.auth.models import Role, User
@@ -30,7 +30,6 @@ from broadcast.dispatch.models import PlayEventType, PresenceState
 from broadcast.playlog.reconcile import reconcile
 from broadcast.regions.models import Endpoint, EndpointStatus, Village
 from tests import builders
-from tests.conftest import _empty_tables
 from tests.playlog.report_builders import (
     SHANGHAI,
     alert,
@@ -44,13 +43,6 @@ from tests.playlog.report_builders import (
 )
 
 SignIn = Callable[[User], TestClient]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, _engines: dict[str, Engine]) -> Iterator[Engine]:
-    """The pages run the reports' SQL (windows, dialect helpers): both backends."""
-    yield _engines[request.param]
-    _empty_tables(_engines[request.param])
 
 
 @dataclass
