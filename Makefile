@@ -41,9 +41,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy broadcast
 
-# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass. Two workers: much
+# of a test's time is spent waiting on ffmpeg, servers and browsers, so a second core pays off.
 test: install services lint typecheck
-	$(BIN)/pytest; status=$$?; \
+	$(BIN)/pytest -n 2 --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status
 
