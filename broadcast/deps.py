@@ -47,7 +47,10 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit (or roll back) when the route returns, BEFORE the answer is sent. The
+# default ("request") commits after the response: a client could act on a 201 before the row is
+# visible, or be told "done" for a change whose commit then failed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _token_from(request: Request, bearer: str | None) -> str | None:
