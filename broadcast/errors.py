@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+log = logging.getLogger(__name__)
 
 
 class BroadcastError(Exception):
@@ -71,6 +74,9 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part not in ("body",)) or "body"
 
 
+BUSY_RETRY_AFTER_S = 2
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(BroadcastError)
     async def _domain(_: Request, exc: BroadcastError) -> JSONResponse:
@@ -87,3 +93,13 @@ def install_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         # Services check uniqueness first; this catches the race between two writers.
         return JSONResponse(error_body("conflict", "与已有数据冲突，请刷新后重试"), 409)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is busy or unreachable (SQLite's write lock under a burst, a lost
+        # PostgreSQL connection): nothing was stored, and the same request will work later.
+        log.warning("database busy on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = f"数据库繁忙，本次请求未保存任何内容：请 {BUSY_RETRY_AFTER_S} 秒后重试"
+        return JSONResponse(
+            error_body("busy", message), 503, headers={"Retry-After": str(BUSY_RETRY_AFTER_S)}
+        )

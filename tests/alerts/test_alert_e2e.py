@@ -167,7 +167,8 @@ async def _scenario(servers: list[str], seeded: Seeded, desk: Desk, cache: Path)
         await until(lambda: stats.started == SPEAKERS, timeout=20, what="every speaker playing its slot")
 
         away = fleet.endpoints[:OFFLINE]
-        outages = [asyncio.create_task(e.outage(12)) for e in away]
+        # Long enough to stay away while the alert is drafted and sent, even on a loaded machine.
+        outages = [asyncio.create_task(e.outage(40)) for e in away]
         await until(lambda: stats.connected == SPEAKERS - OFFLINE, timeout=10, what="two speakers offline")
         away_ids = seeded.endpoint_ids[:OFFLINE]
         await until(lambda: desk.offline(away_ids) == OFFLINE, timeout=10, what="the server to see them go")
@@ -193,7 +194,7 @@ async def _scenario(servers: list[str], seeded: Seeded, desk: Desk, cache: Path)
         )
 
         await asyncio.gather(*outages)
-        await until(lambda: stats.alerts_played == SPEAKERS, timeout=40, what="the late speakers' alert")
+        await until(lambda: stats.alerts_played == SPEAKERS, timeout=90, what="the late speakers' alert")
         await until(lambda: stats.played == SPEAKERS, timeout=60, what="the slots resumed and finished")
         await until(lambda: fleet.uploadable() == 0, timeout=20, what="every event uploaded")
         return fleet, int(alert["id"])

@@ -35,6 +35,7 @@ from broadcast.demo.city import build_demo_city
 from broadcast.dispatch.device_auth import provision_tokens
 from broadcast.dispatch.envelope import format_time
 from broadcast.dispatch.models import PlayEvent, PlayEventKey
+from broadcast.errors import BUSY_RETRY_AFTER_S
 from broadcast.regions.models import Endpoint
 from broadcast.scheduling.models import RundownSlot
 from tests.dispatch.conftest import make_campaign, make_revision
@@ -168,14 +169,19 @@ class Connection:
 
 
 async def _post(connection: Connection, token: str, body: bytes) -> tuple[Answer, int]:
-    """Post a report as a device does: resend after a network error (§7); (answer, resends)."""
+    """Post a report as a device does (§7): resend after a network error, and after a 503 once
+    its Retry-After has passed (the server stored nothing then); (answer, resends)."""
     for attempt in range(RESENDS + 1):
         try:
-            return await connection.post(token, body), attempt
+            answer = await connection.post(token, body)
         except (OSError, asyncio.IncompleteReadError):
             if attempt == RESENDS:
                 raise
             await asyncio.sleep(0.5)
+            continue
+        if answer.status_code != 503 or attempt == RESENDS:
+            return answer, attempt
+        await asyncio.sleep(BUSY_RETRY_AFTER_S)
     raise AssertionError("unreachable")
 
 
@@ -239,5 +245,5 @@ def test_a_city_wide_burst_sent_twice_is_stored_exactly_once(
             f"\n[{backend}] {SPEAKERS} reports ({2 * SPEAKERS} events) over {CONNECTIONS} connections: "
             f"first burst {first_s:.1f} s ({SPEAKERS / first_s:.0f} reports/s), "
             f"the retry {again_s:.1f} s ({SPEAKERS / again_s:.0f} reports/s), {SERVERS} server processes, "
-            f"{resends} resends after network errors"
+            f"{resends} resends after network errors or 503"
         )
