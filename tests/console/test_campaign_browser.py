@@ -163,10 +163,13 @@ def check_calendar_and_why(page: Page, screenshot_dir: Path) -> None:
     expect(page.locator("[data-testid=filter-village] option", has_text="青山村")).to_have_count(1)
     page.get_by_test_id("filter-village").select_option(label="青山村")
     page.get_by_test_id("calendar-filter").click()
+    # The filter is a page load: wait for the village's calendar, not the city's (same entry text).
+    expect(page).to_have_url(re.compile(r"village=\d+"))
     october_first = page.locator(f"[data-day='{YEAR}-10-01']")
     expect(october_first.get_by_test_id("cal-entry")).to_have_text(re.compile("秋季森林防火 ×3"))
     october_first.click()
     expect(page.get_by_test_id("day-plays").locator("li")).to_have_count(3)
+    expect(page.get_by_test_id("day-why")).to_have_text("查看该村当天的播出单与原因")
     snapshot(page, screenshot_dir / "calendar.png")
     page.get_by_test_id("day-why").click()
     # The "why" page compiles the village's day on the spot: allow for a loaded CI machine.
