@@ -15,7 +15,14 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, func, or_, update
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col
 
-from broadcast.alerts.models import DELIVERY_LABELS, DELIVERY_RANK, Alert, AlertDelivery, DeliveryState
+from broadcast.alerts.models import (
+    DELIVERY_LABELS,
+    DELIVERY_RANK,
+    Alert,
+    AlertDelivery,
+    AlertStatus,
+    DeliveryState,
+)
 from broadcast.alerts.schemas import AreaCounts, Board, DeliveryOut, StateCounts
 from broadcast.dispatch.models import PlayEventType
 from broadcast.pagination import PageParams
@@ -31,6 +38,34 @@ _EVENT_STATE = {
     PlayEventType.interrupted: (DeliveryState.interrupted, "finished_at"),
     PlayEventType.failed: (DeliveryState.failed, "finished_at"),
 }
+
+
+def known_now(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The alerts a device must know about at ``now``: sent and still valid, or cancelled before
+    their validity ended (the device must stop them). ``GET /device/v1/alerts`` serves these."""
+    return (
+        col(Alert.status).in_([AlertStatus.active, AlertStatus.cancelled]),
+        col(Alert.valid_until) > now,
+    )
+
+
+def alerts_to_know(session: Session, endpoint_ids: Iterable[int], *, now: datetime) -> dict[int, int]:
+    """endpoint id → how many alerts and cancels it must know about now (absent: none).
+
+    One query for a whole admission batch: the welcome says how many, so a device fetches
+    ``/device/v1/alerts`` only when there is something to fetch (a gateway restart does not
+    turn into one request per speaker).
+    """
+    ids = list(endpoint_ids)
+    if not ids:
+        return {}
+    query = (
+        sql_select(col(AlertDelivery.endpoint_id), func.count())
+        .join(Alert, col(Alert.id) == AlertDelivery.alert_id)
+        .where(col(AlertDelivery.endpoint_id).in_(ids), *known_now(now))
+        .group_by(col(AlertDelivery.endpoint_id))
+    )
+    return {int(endpoint_id): int(count) for endpoint_id, count in session.execute(query).all()}
 
 
 def _lower_ranks(state: DeliveryState) -> list[DeliveryState]:

@@ -27,7 +27,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from broadcast.alerts import program
+from broadcast.alerts import delivery, program
 from broadcast.alerts.models import (
     STATUS_LABELS,
     Alert,
@@ -537,11 +537,7 @@ def device_alerts(
     query = (
         select(Alert)
         .join(AlertDelivery, col(AlertDelivery.alert_id) == Alert.id)
-        .where(
-            AlertDelivery.endpoint_id == endpoint.id,
-            col(Alert.status).in_([AlertStatus.active, AlertStatus.cancelled]),
-            col(Alert.valid_until) > now,
-        )
+        .where(AlertDelivery.endpoint_id == endpoint.id, *delivery.known_now(now))
         .order_by(col(Alert.level), col(Alert.id))
     )
     alerts = list(session.exec(query).all())

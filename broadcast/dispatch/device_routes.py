@@ -87,7 +87,8 @@ def get_program_audio(
 
 @router.get("/alerts", response_model=AlertsDocument)
 def get_alerts(session: SessionDep, settings: SettingsDep, endpoint: DeviceDep) -> AlertsDocument:
-    """Every alert (and cancel) this device must obey now, signed: fetched after every welcome."""
+    """Every alert (and cancel) this device must obey now, signed: fetched after a welcome that
+    counts some (the welcome's ``alerts``)."""
     envelopes = device_alerts(session, endpoint=endpoint, settings=settings, now=utc_now())
     return AlertsDocument(envelopes=envelopes)
 

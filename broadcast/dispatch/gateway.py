@@ -229,6 +229,7 @@ async def device_socket(websocket: WebSocket) -> None:
         "server_time": format_time(utc_now()),
         "ping_interval_s": runtime.settings.device_ping_interval_s,
         "last_seq": identity.last_seq,
+        "alerts": identity.alerts,
     }
     connection.offer(frame(welcome))
     runtime.registry.register(connection)

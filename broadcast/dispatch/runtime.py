@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from broadcast.alerts.delivery import alerts_to_know
 from broadcast.clock import utc_now
 from broadcast.config import Settings
 from broadcast.db import transaction
@@ -155,11 +156,14 @@ class Identity:
     endpoint_id: int
     code: str
     last_seq: int
+    alerts: int  # alerts and cancels the device must know about now (the welcome says so)
 
 
 def admit(session: Session, handshakes: Sequence[Handshake]) -> list[Identity | TokenRefusal]:
-    """One batch of handshakes: check the tokens, mark the admitted online, read the push counter."""
-    verdicts = check_ws_tokens(session, {h.token_hash for h in handshakes}, now=utc_now())
+    """One batch of handshakes: check the tokens, mark the admitted online, read the push counter
+    and how many alerts each admitted device must fetch."""
+    now = utc_now()
+    verdicts = check_ws_tokens(session, {h.token_hash for h in handshakes}, now=now)
     arrivals = []
     for handshake in handshakes:
         verdict = verdicts[handshake.token_hash]
@@ -168,11 +172,14 @@ def admit(session: Session, handshakes: Sequence[Handshake]) -> list[Identity | 
     presence.mark_online_many(session, arrivals)
     counter = session.get(Counter, PUSH)
     last_seq = counter.value if counter else 0
+    alerts = alerts_to_know(session, (a.endpoint_id for a in arrivals), now=now)
     outcomes: list[Identity | TokenRefusal] = []
     for handshake in handshakes:
         verdict = verdicts[handshake.token_hash]
         if isinstance(verdict, TokenOwner):
-            outcomes.append(Identity(verdict.endpoint_id, verdict.code, last_seq))
+            outcomes.append(
+                Identity(verdict.endpoint_id, verdict.code, last_seq, alerts.get(verdict.endpoint_id, 0))
+            )
         else:
             outcomes.append(verdict)
     return outcomes

@@ -126,7 +126,10 @@ class VirtualEndpoint:
     async def _on_welcome(self, welcome: dict[str, Any]) -> None:
         self.code = welcome.get("endpoint", self.code)
         self._refetch.set()
-        self._refetch_alerts.set()
+        # §4.5: fetch the alerts when the welcome counts some, or does not say (an older gateway).
+        alerts = welcome.get("alerts")
+        if not isinstance(alerts, int) or alerts > 0:
+            self._refetch_alerts.set()
         await self.channel.send(self._status())
 
     def _status(self) -> dict[str, Any]:

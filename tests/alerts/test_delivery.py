@@ -64,6 +64,33 @@ def test_a_device_that_reconnects_gets_the_valid_alerts_signed_and_counts_as_del
     )
 
 
+def _welcome_alerts(client: TestClient, device: Device) -> int:
+    with client.websocket_connect("/device/v1/ws", headers=device.headers) as ws:
+        welcome = ws.receive_json()
+    assert welcome["type"] == "welcome"
+    return int(welcome["alerts"])
+
+
+def test_the_welcome_counts_what_the_alerts_list_holds_so_devices_fetch_only_then(
+    client: TestClient,
+    session: Session,
+    auth: dict[str, dict[str, str]],
+    devices: list[Device],
+    city: builders.City,
+) -> None:
+    mine, other = devices[0], devices[-1]  # the last device is in another village
+    assert _welcome_alerts(client, mine) == 0
+    alert = sent(client, auth["duty"], selector={"villages": [city.villages[0].code]})
+    for device, expected in ((mine, 1), (other, 0)):
+        listed = client.get("/device/v1/alerts", headers=device.headers).json()["envelopes"]
+        assert len(listed) == _welcome_alerts(client, device) == expected
+    client.post(f"/api/v1/alerts/{alert['id']}/cancel", json={"reason": "解除"}, headers=auth["duty"])
+    assert _welcome_alerts(client, mine) == 1  # the cancel: a speaker may still be playing it
+    session.execute(update(Alert).values(valid_until=utc_now() - timedelta(seconds=1)))
+    session.commit()
+    assert _welcome_alerts(client, mine) == 0
+
+
 def test_after_a_cancel_the_list_holds_the_cancel_and_nothing_after_expiry(
     client: TestClient, session: Session, auth: dict[str, dict[str, str]], devices: list[Device]
 ) -> None:

@@ -66,12 +66,12 @@ def test_one_batch_gives_each_handshake_its_own_verdict(
 
     ok_id, faulty_id = ok.endpoint.id or 0, faulty.endpoint.id or 0
     assert outcomes == [
-        Identity(ok_id, ok.endpoint.code, 1),
+        Identity(ok_id, ok.endpoint.code, 1, 0),
         TokenRefusal(4401, "unauthorized"),
         TokenRefusal(4403, "token_revoked"),
-        Identity(faulty_id, faulty.endpoint.code, 1),
+        Identity(faulty_id, faulty.endpoint.code, 1, 0),
         TokenRefusal(4403, "endpoint_disabled"),
-        Identity(ok_id, ok.endpoint.code, 1),
+        Identity(ok_id, ok.endpoint.code, 1, 0),
     ]
     for device, status in [(ok, EndpointStatus.online), (faulty, EndpointStatus.fault)]:
         session.refresh(device.endpoint)
