@@ -96,10 +96,16 @@ def reach_of(session: Session, selector: dict[str, Any]) -> TargetPreview:
     return found
 
 
-def _clip_or_raise(session: Session, clip_id: int) -> Clip:
+def _clip_or_raise(session: Session, clip_id: int, store: AudioStore) -> Clip:
     clip = session.get(Clip, clip_id)
     if clip is None:
         raise Invalid(f"录音素材 {clip_id} 不存在：请在素材库中选择已有的录音", details={"clip_id": clip_id})
+    if not store.exists(clip.blob_sha256):
+        raise Invalid(
+            f"录音素材「{clip.title}」的音频文件在音频存储中找不到，不能播放：请改选其他录音或改用文字播报，"
+            "并请管理员检查音频存储（如备份是否完整恢复）",
+            details={"clip_id": clip_id, "sha256": clip.blob_sha256},
+        )
     return clip
 
 
@@ -148,7 +154,7 @@ def create_alert(
     _check_validity(data.valid_until, now)
     selector = data.selector.model_dump(mode="json")
     reach_of(session, selector)
-    clip = _clip_or_raise(session, data.clip_id) if data.clip_id is not None else None
+    clip = _clip_or_raise(session, data.clip_id, store) if data.clip_id is not None else None
     blob = program.make_program(
         session, text=data.text, clip=clip, drill=data.drill, store=store, settings=settings
     )

@@ -15,6 +15,7 @@ from broadcast.dispatch.models import SigningKey
 from broadcast.dispatch.signing import verify
 from tests import builders
 from tests.alerts.conftest import alert_body, draft, outbox, sent
+from tests.playlists.conftest import make_clip
 
 
 def _verified(session: Session, message: dict[str, Any]) -> dict[str, Any]:
@@ -217,6 +218,7 @@ def test_bad_input_gets_a_precise_error_and_nothing_is_half_sent(
     client: TestClient, session: Session, auth: dict[str, dict[str, str]], city: builders.City
 ) -> None:
     empty_village = builders.make_village(session, town=city.towns[0])
+    lost = make_clip(session, title="音频丢失的录音")  # its audio file is not in the store
     session.commit()
     cases = {
         "empty text": alert_body(text=""),
@@ -229,11 +231,17 @@ def test_bad_input_gets_a_precise_error_and_nothing_is_half_sent(
         "no drill flag": {k: v for k, v in alert_body().items() if k != "drill"},
         "reaches nothing": alert_body(selector={"villages": [empty_village.code]}),
         "unknown clip": alert_body(text=None, clip_id=999_999),
+        "clip without its audio": alert_body(text=None, clip_id=lost.id),
     }
+    messages = {}
     for name, body in cases.items():
         response = client.post("/api/v1/alerts", json=body, headers=auth["duty"])
         assert response.status_code == 422, (name, response.text)
-        assert response.json()["error"]["message"], name
+        messages[name] = response.json()["error"]["message"]
+        assert messages[name], name
+    assert messages["clip without its audio"].startswith(
+        "录音素材「音频丢失的录音」的音频文件在音频存储中找不到"
+    )
     assert (
         client.post("/api/v1/alerts/424242/cancel", json={"reason": "x"}, headers=auth["duty"]).status_code
         == 404
