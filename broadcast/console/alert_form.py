@@ -2,7 +2,9 @@
 
 Like the campaign editor, the form keeps what the officer typed (a refused form comes back as it
 was) and becomes the body the API takes, so the service and its schema check it exactly once.
-Times are typed as the city's wall clock and leave as UTC.
+The message is either text for the offline engine or a recorded clip from the library; the text
+typed before switching to a clip is kept on the form but not sent. Times are typed as the city's
+wall clock and leave as UTC.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from broadcast.console.campaign_form import TargetForm, target_form
 from broadcast.errors import Invalid
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+MESSAGE_KINDS = {"text": "文字播报（语音合成）", "clip": "录音素材"}
 DEFAULT_VALIDITY = timedelta(hours=2)
 LABELS = {
     **TARGET_LABELS,
     "request_key": "表单编号",
     "title": "标题",
     "text": "播报文本",
+    "clip_id": "录音素材",
     "level": "预警级别",
     "category": "预警类别",
     "drill": "演练/真实预警",
@@ -63,7 +67,9 @@ class AlertForm:
 
     request_key: str
     title: str = ""
+    message: str = "text"
     text: str = ""
+    clip_id: str = ""
     level: str = ""
     category: str = ""
     drill: str = ""
@@ -76,12 +82,15 @@ class AlertForm:
     def fresh(cls, *, now: datetime, tz: tzinfo) -> AlertForm:
         return cls(request_key=uuid.uuid4().hex, valid_until=local_text(now + DEFAULT_VALIDITY, tz))
 
-    def body(self, tz: tzinfo) -> dict[str, Any]:
-        """The API's AlertCreate body; an unchosen level, category or drill flag stays missing."""
+    def body(self, tz: tzinfo, *, clips_listed: bool) -> dict[str, Any]:
+        """The API's AlertCreate body; an unchosen level, category or drill flag stays missing.
+
+        ``clips_listed`` says whether the form offered any clip: without one, "choose a clip" could
+        not be followed, so the officer is told why instead."""
         body: dict[str, Any] = {
             "request_key": self.request_key,
             "title": self.title,
-            "text": self.text,
+            **self._message(clips_listed),
             "selector": self.target.selector(),
             "repeat": self.repeat,
             "all_clear_text": self.all_clear_text.strip() or None,
@@ -94,12 +103,33 @@ class AlertForm:
             body["valid_until"] = valid_until
         return body
 
+    def _message(self, clips_listed: bool) -> dict[str, str]:
+        if self.message == "text":
+            return {"text": self.text}
+        if self.message != "clip":
+            raise Invalid(
+                "播报方式只能选“{text}”或“{clip}”".format(**MESSAGE_KINDS), details={"message": self.message}
+            )
+        if self.clip_id:
+            return {"clip_id": self.clip_id}
+        if not clips_listed:
+            raise Invalid(
+                "素材库中还没有可播放的录音素材：请宣传人员先在素材库上传录音，或改用文字播报（语音合成）",
+                details={"clip_id": None},
+            )
+        raise Invalid(
+            "请选择要播放的录音素材：在列表中点选一段录音，或改用文字播报（语音合成）",
+            details={"clip_id": None},
+        )
+
 
 def alert_form(
     target: Annotated[TargetForm, Depends(target_form)],
     request_key: Annotated[str, Form(max_length=200)] = "",
     title: Annotated[str, Form(max_length=2000)] = "",
+    message: Annotated[str, Form(max_length=20)] = "text",
     text: Annotated[str, Form(max_length=50_000)] = "",
+    clip_id: Annotated[str, Form(max_length=20)] = "",
     level: Annotated[str, Form(max_length=20)] = "",
     category: Annotated[str, Form(max_length=60)] = "",
     drill: Annotated[str, Form(max_length=20)] = "",
@@ -110,7 +140,9 @@ def alert_form(
     return AlertForm(
         request_key=request_key,
         title=title,
+        message=message,
         text=text,
+        clip_id=clip_id.strip(),
         level=level,
         category=category,
         drill=drill,
@@ -123,33 +155,46 @@ def alert_form(
 
 @dataclass(frozen=True)
 class UpdateForm:
-    """A sent alert's new text, level or validity; only what differs from the alert is sent."""
+    """A sent alert's new title, text, level, repeat count or validity; only what differs from the
+    alert is sent, and a field left empty stays as it was. A clip alert has no text to change."""
 
+    title: str = ""
     text: str = ""
     level: str = ""
+    repeat: str = ""
     valid_until: str = ""
 
     @classmethod
     def of(cls, alert: Alert, tz: tzinfo) -> UpdateForm:
         return cls(
-            text=alert.text or "", level=str(alert.level), valid_until=local_text(alert.valid_until, tz)
+            title=alert.title,
+            text=alert.text or "",
+            level=str(alert.level),
+            repeat=str(alert.repeat),
+            valid_until=local_text(alert.valid_until, tz),
         )
 
     def body(self, alert: Alert, tz: tzinfo) -> dict[str, Any]:
         """The API's AlertUpdateIn body: the changed fields (none at all is refused by the schema)."""
         body: dict[str, Any] = {}
+        if self.title.strip() and self.title.strip() != alert.title:
+            body["title"] = self.title
         if alert.text is not None and self.text.strip() != alert.text:
             body["text"] = self.text
         if self.level and self.level != str(alert.level):
             body["level"] = self.level
+        if self.repeat.strip() and self.repeat.strip() != str(alert.repeat):
+            body["repeat"] = self.repeat.strip()
         if self.valid_until.strip() and self.valid_until.strip() != local_text(alert.valid_until, tz):
             body["valid_until"] = utc_from_local(self.valid_until, tz)
         return body
 
 
 def update_form(
+    title: Annotated[str, Form(max_length=2000)] = "",
     text: Annotated[str, Form(max_length=50_000)] = "",
     level: Annotated[str, Form(max_length=20)] = "",
+    repeat: Annotated[str, Form(max_length=20)] = "",
     valid_until: Annotated[str, Form(max_length=60)] = "",
 ) -> UpdateForm:
-    return UpdateForm(text=text, level=level, valid_until=valid_until)
+    return UpdateForm(title=title, text=text, level=level, repeat=repeat, valid_until=valid_until)

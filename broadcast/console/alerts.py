@@ -1,9 +1,10 @@
 """预警中心 (/console/alerts): the duty officer's desk.
 
-Compose a draft (its audio is made at once), confirm it against the reach and the drill flag shown,
-have a second person approve levels I-II (or break the glass with a reason), then watch the live
-delivery board, update or cancel with the prepared all-clear. Every step calls the alert service
-directly, so the console and the API refuse exactly the same things with the same Chinese message.
+Compose a draft (text for the offline engine, or a recorded clip from the library; its audio is
+made at once), confirm it against the reach and the drill flag shown, have a second person
+approve levels I-II (or break the glass with a reason), then watch the live delivery board,
+update or cancel with the prepared all-clear. Every step calls the alert service directly, so
+the console and the API refuse exactly the same things with the same Chinese message.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from starlette.responses import RedirectResponse, Response
 from broadcast.alerts import delivery, service
 from broadcast.alerts.models import CATEGORY_LABELS, LEVEL_COLOURS, LEVEL_NAMES, Alert, AlertStatus
 from broadcast.alerts.outputs import alert_out, alert_outs
+from broadcast.alerts.program import DRILL_CLOSING, DRILL_OPENING
 from broadcast.alerts.routes import wake_of
 from broadcast.alerts.schemas import MAX_TEXT, AlertCreate, AlertUpdateIn, BreakGlassIn, CancelIn, SendIn
 from broadcast.auth.models import User
 from broadcast.clock import utc_now
 from broadcast.config import Settings
 from broadcast.console.access import require_section
-from broadcast.console.alert_form import LABELS, AlertForm, UpdateForm, alert_form, update_form
+from broadcast.console.alert_clips import clip_choices, played_clip
+from broadcast.console.alert_form import (
+    LABELS,
+    MESSAGE_KINDS,
+    AlertForm,
+    UpdateForm,
+    alert_form,
+    update_form,
+)
 from broadcast.console.campaign_choices import describe_target, picker_choices
 from broadcast.console.library import actor_of, attempt, parse_form, respond
 from broadcast.console.nav import section_named
@@ -87,6 +97,9 @@ def _desk(
         levels=LEVELS,
         categories=CATEGORY_LABELS,
         max_text=MAX_TEXT,
+        message_kinds=MESSAGE_KINDS,
+        clips=clip_choices(session, get_store(settings)),
+        drill_framing=(DRILL_OPENING, DRILL_CLOSING),
         history=alert_outs(session, rows, settings),
         total=total,
         page=page,
@@ -112,7 +125,7 @@ def compose(
 ) -> Response:
     """The draft: a repeat of the same form (same request_key) lands on the same alert."""
     try:
-        body = form.body(settings.tz)
+        body = form.body(settings.tz, clips_listed=bool(clip_choices(session, get_store(settings)).items))
     except Invalid as exc:
         return _desk(request, session, settings, user=user, form=form, error=exc)
     data = parse_form(AlertCreate, body, LABELS)
@@ -186,7 +199,10 @@ def _detail(
         preview=preview,
         target_text=describe_target(alert.selector, picker_choices(session).names()),
         can_approve=alert.status == AlertStatus.awaiting_approval and user.id not in authors,
+        clip=played_clip(session, alert),
+        drill_framing=(DRILL_OPENING, DRILL_CLOSING),
         update=update or UpdateForm.of(alert, settings.tz),
+        update_refused=update is not None and error is not None,
         reason=reason,
         default_reason=DEFAULT_CANCEL_REASON,
         levels=LEVELS,

@@ -1,6 +1,7 @@
 """预警中心 without a browser: who may open it, the compose form's errors beside the form (nothing
 stored), one draft per form, the confirmation and its refusals (stale reach, self-approval, a
-short break-glass reason), update, cancel with the all-clear, the board and the history."""
+short break-glass reason), update, cancel with the all-clear, the board and the history; and an
+alert that plays a recorded clip from the library instead of text, framed when it is a drill."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,19 +20,30 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from broadcast.alerts.models import Alert, AlertDelivery, AlertStatus, DeliveryState
+from broadcast.alerts.program import DRILL_CLOSING, DRILL_OPENING
+from broadcast.auth.audit import SYSTEM
 from broadcast.auth.models import Role, User
 from broadcast.clock import utc_now
+from broadcast.config import Settings
 from broadcast.console.alert_form import local_text
 from broadcast.console.library import FORM_ERROR_HEADER
+from broadcast.content import service as content
+from broadcast.content.models import Clip
+from broadcast.content.schemas import ClipCreate
+from broadcast.content.store import get_store
 from broadcast.dispatch.models import OutboxMessage
 from broadcast.regions.models import Endpoint, EndpointStatus, Village
 from tests import builders
+from tests.console.test_content_pages import tone
+from tests.playlists.conftest import make_clip
 
 SignIn = Callable[[User], TestClient]
 HTMX = {"HX-Request": "true"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CITY = 12  # endpoints in builders.small_city, all online
 TEXT = "河道水位快速上涨，沿河群众请立即向高处转移。"
+LEADER = "县长讲话录音"
+LOST = "音频丢失的录音"
 
 
 @pytest.fixture
@@ -38,6 +51,31 @@ def second_officer(session: Session, users: dict[Role, User]) -> User:
     officer = builders.make_user(session, role=Role.duty_officer)
     session.commit()
     return officer
+
+
+@pytest.fixture
+def leader_clip(session: Session, settings: Settings, tmp_path: Path) -> Clip:
+    """A 4 s recording uploaded to the library, its audio in the store."""
+    clip, _ = content.create_clip(
+        session,
+        source=tone(tmp_path / "leader.wav", seconds=4, frequency=523),
+        original_name="county-leader.amr",
+        data=ClipCreate(title=LEADER, tags=["防汛"]),
+        uploader_id=None,
+        actor=SYSTEM,
+        settings=settings,
+        store=get_store(settings),
+    )
+    session.commit()
+    return clip
+
+
+@pytest.fixture
+def lost_clip(session: Session) -> Clip:
+    """A clip whose audio file is not in the store (a store restored without it)."""
+    clip = make_clip(session, title=LOST)
+    session.commit()
+    return clip
 
 
 def compose_form(**overrides: Any) -> dict[str, Any]:
@@ -198,6 +236,7 @@ def test_a_5000_character_text_is_refused_beside_the_form_and_nothing_is_made(
         ({"valid_until": "明天"}, "有效期至“明天”不是有效的时间"),
         ({"valid_until": ""}, "有效期至：必须填写"),
         ({"all": "false"}, "尚未选择播发范围"),
+        ({"message": "video"}, "播报方式只能选“文字播报（语音合成）”或“录音素材”"),
     ],
 )
 def test_each_missing_choice_is_named_in_chinese(
@@ -406,6 +445,137 @@ def test_update_then_cancel_with_the_prepared_all_clear(
     assert messages[-1].message["alert"]["revision"] == 2
     again = act(client, alert_id, "cancel", reason="险情已解除", all_clear="true")
     assert_form_error(again, 409, "无需重复操作")
+
+
+# ---- a recorded clip instead of text ----
+
+
+def clip_alert(client: TestClient, clip: Clip, **overrides: Any) -> int:
+    return compose(client, message="clip", clip_id=str(clip.id), text="", **overrides)
+
+
+def test_the_form_lists_the_playable_clips_by_name_and_duration(
+    sign_in: SignIn, users: dict[Role, User], leader_clip: Clip, lost_clip: Clip
+) -> None:
+    page = sign_in(users[Role.duty_officer]).get("/console/alerts").text
+    assert re.search(r'name="message" value="text" checked', page)
+    assert re.search(r'<div class="stack clip-choice" data-message="clip" hidden', page)
+    options = re.findall(
+        r'data-testid="clip-title">([^<]+)<.*?data-testid="clip-duration">([^<]+)<', page, re.S
+    )
+    assert options == [(LEADER, "00:04")]
+    assert f'name="clip_id" value="{leader_clip.id}"' in page
+    assert f'data-audio="/api/v1/audio/{leader_clip.blob_sha256}"' in page
+    assert LOST not in page
+    assert "另有 1 段录音的音频文件在音频存储中找不到，未列出" in page
+    assert f"录音前后自动加播“{DRILL_OPENING}”和“{DRILL_CLOSING}”" in page
+
+
+def test_without_a_playable_clip_the_form_says_so_and_nothing_is_made(
+    sign_in: SignIn, users: dict[Role, User], session: Session, lost_clip: Clip
+) -> None:
+    client = sign_in(users[Role.duty_officer])
+    assert "素材库中还没有可播放的录音素材" in client.get("/console/alerts").text
+    response = client.post("/console/alerts", data=compose_form(message="clip", text=""))
+    assert_form_error(response, 422, "素材库中还没有可播放的录音素材：请宣传人员先在素材库上传录音")
+    assert alert_count(session) == 0
+
+
+@pytest.mark.parametrize(
+    ("chosen", "message"),
+    [
+        ("", "请选择要播放的录音素材：在列表中点选一段录音，或改用文字播报（语音合成）"),
+        ("abc", "录音素材：须为数字"),
+        ("999999", "录音素材 999999 不存在：请在素材库中选择已有的录音"),
+        ("lost", f"录音素材「{LOST}」的音频文件在音频存储中找不到，不能播放：请改选其他录音或改用文字播报"),
+    ],
+)
+def test_a_clip_that_cannot_be_played_is_refused_beside_the_form(
+    sign_in: SignIn,
+    users: dict[Role, User],
+    session: Session,
+    leader_clip: Clip,
+    lost_clip: Clip,
+    chosen: str,
+    message: str,
+) -> None:
+    clip_id = str(lost_clip.id) if chosen == "lost" else chosen
+    body = compose_form(message="clip", clip_id=clip_id, text="先写的文字还在")
+    response = sign_in(users[Role.duty_officer]).post("/console/alerts", data=body)
+    assert_form_error(response, 422, message)
+    assert re.search(r'name="message" value="clip" checked', response.text)
+    assert re.search(r'<div class="stack clip-choice" data-message="clip"\s+data-testid', response.text)
+    assert "先写的文字还在</textarea>" in response.text
+    assert alert_count(session) == 0
+
+
+def test_a_live_clip_alert_plays_the_recording_and_its_pages_name_it(
+    sign_in: SignIn, users: dict[Role, User], session: Session, leader_clip: Clip
+) -> None:
+    client = sign_in(users[Role.duty_officer])
+    alert_id = compose(client, message="clip", clip_id=str(leader_clip.id), text=TEXT)
+    alert = stored(session, alert_id)
+    assert (alert.clip_id, alert.text) == (leader_clip.id, None)
+    assert alert.program_duration_ms > leader_clip.duration_ms  # the attention chime comes first
+    page = client.get(f"/console/alerts/{alert_id}").text
+    assert f'data-testid="alert-spoken">【录音：{LEADER}（00:04）】</blockquote>' in page
+    assert DRILL_OPENING not in page
+    assert f'data-testid="alert-clip-title">{LEADER}<' in page
+    assert 'data-testid="alert-clip-duration">00:04<' in page
+    assert f'src="/api/v1/audio/{leader_clip.blob_sha256}" data-testid="alert-clip-audio"' in page
+    assert client.get(f"/api/v1/audio/{leader_clip.blob_sha256}").status_code == 200
+    assert send(client, alert_id).headers["location"].endswith("done=send")
+    page = client.get(f"/console/alerts/{alert_id}").text
+    assert re.search(rf'data-testid="board-total">{CITY}<', page)
+    history = client.get("/console/alerts").text
+    row = re.search(rf'<tr data-alert="{alert_id}"[^>]*>(.*?)</tr>', history, re.S)
+    assert row is not None
+    assert 'data-testid="clip-mark">录音<' in row.group(1)
+
+
+def test_a_clip_drill_is_framed_by_the_spoken_drill_words(
+    sign_in: SignIn, users: dict[Role, User], session: Session, leader_clip: Clip
+) -> None:
+    client = sign_in(users[Role.duty_officer])
+    live = clip_alert(client, leader_clip)
+    drill = clip_alert(client, leader_clip, drill="true", title="防汛演练")
+    page = client.get(f"/console/alerts/{drill}").text
+    assert f'data-testid="alert-spoken">{DRILL_OPENING}【录音：{LEADER}（00:04）】{DRILL_CLOSING}<' in page
+    assert f"录音前后加播：“{DRILL_OPENING}”……“{DRILL_CLOSING}”" in page
+    assert confirm_fields(page) == {"reach": str(CITY), "drill": "true"}
+    # The spoken opening and closing are in the drill's audio, around the same recording.
+    framing_ms = stored(session, drill).program_duration_ms - stored(session, live).program_duration_ms
+    assert framing_ms > 3000
+
+
+def test_a_clip_alert_is_updated_without_text_and_keeps_its_recording(
+    sign_in: SignIn, users: dict[Role, User], session: Session, leader_clip: Clip
+) -> None:
+    client = sign_in(users[Role.duty_officer])
+    alert_id = clip_alert(client, leader_clip)
+    send(client, alert_id)
+    page = client.get(f"/console/alerts/{alert_id}").text
+    assert 'data-testid="update-text"' not in page
+    assert f"本预警播放录音素材「{LEADER}」，录音不能更换" in page
+    alert = stored(session, alert_id)
+    program = alert.program_sha256
+    unchanged = {
+        "title": alert.title,
+        "level": "3",
+        "repeat": "2",
+        "valid_until": local_text(alert.valid_until, SHANGHAI),
+    }
+    refused = act(client, alert_id, "update", **unchanged)
+    assert_form_error(refused, 422, "更新内容为空")
+    assert re.search(r'<details open>\s*<summary data-testid="update-toggle">', refused.text)
+    changed = {**unchanged, "title": "县长讲话：立即转移", "level": "2", "repeat": "3"}
+    assert act(client, alert_id, "update", **changed).headers["location"].endswith("done=update")
+    alert = stored(session, alert_id)
+    assert (alert.revision, alert.title, alert.level, alert.repeat) == (2, "县长讲话：立即转移", 2, 3)
+    assert (alert.clip_id, alert.text, alert.program_sha256) == (leader_clip.id, None, program)
+    last = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id).desc())).first()
+    assert last is not None
+    assert last.message["alert"] == {"id": alert_id, "revision": 2, "type": "alert"}
 
 
 # ---- history ----
