@@ -1,7 +1,8 @@
 """The duty officer's alert desk in headless Chromium against a real server: compose a live level-III
 alert for one town, read the reach on the confirmation, send it, watch the board move as devices
-acknowledge and play, then cancel with the all-clear; and a level-I drill that waits for a second
-duty officer, who logs in and approves it, in the drill's own colour."""
+acknowledge and play, then cancel with the all-clear; a level-I drill that waits for a second
+duty officer, who logs in and approves it, in the drill's own colour; and a drill that plays the
+county leader's recording, found by searching the library's clips, framed by the drill words."""
 
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ from sqlmodel import Session, col, select
 from broadcast import migrations
 from broadcast.alerts import delivery
 from broadcast.alerts.models import Alert, AlertDelivery
+from broadcast.alerts.program import DRILL_CLOSING, DRILL_OPENING
+from broadcast.auth.audit import SYSTEM
 from broadcast.auth.models import Role, User
 from broadcast.config import Settings
+from broadcast.content import service as content
+from broadcast.content.schemas import ClipCreate
+from broadcast.content.store import get_store
 from broadcast.db import make_engine
 from broadcast.dispatch.models import PlayEventType
 from broadcast.regions.models import EndpointStatus, Town
@@ -29,6 +35,7 @@ from tests import builders
 from tests.conftest import TEST_SECRET
 from tests.console.conftest import ConsoleSite, SignedIn, _free_port, _wait_until_up
 from tests.console.test_content_browser import snapshot
+from tests.console.test_content_pages import tone
 
 pytestmark = pytest.mark.browser
 TOWN, OTHER_TOWN = "430181002", "430181003"
@@ -39,7 +46,30 @@ VILLAGES = (
     (OTHER_TOWN, "城关镇", "新华社区", "XH", 4, 0),
 )
 SECOND_OFFICER = "zhiban2"
+# title, tags, seconds, tone frequency: recordings in the library
+CLIPS = (("县长讲话录音", ["防汛"], 4, 523), ("森林防火宣传录音", ["森林防火"], 3, 659))
+# The player's duration once Chromium has loaded the recording's metadata (-1 if it cannot).
+LOADED_SECONDS = """player => new Promise(done => {
+  player.onloadedmetadata = () => done(player.duration);
+  player.onerror = () => done(-1);
+  player.preload = "metadata";
+  player.load();
+})"""
 DRILL_VIOLET, LIVE_RED = "rgb(107, 63, 160)", "rgb(180, 35, 42)"
+
+
+def _seed_clips(session: Session, settings: Settings, folder: Path) -> None:
+    for title, tags, seconds, frequency in CLIPS:
+        content.create_clip(
+            session,
+            source=tone(folder / f"{frequency}.wav", seconds=seconds, frequency=frequency),
+            original_name=f"{frequency}.amr",
+            data=ClipCreate(title=title, tags=tags),
+            uploader_id=None,
+            actor=SYSTEM,
+            settings=settings,
+            store=get_store(settings),
+        )
 
 
 def _seed(session: Session) -> dict[Role, User]:
@@ -72,14 +102,15 @@ def site_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def console_site(tmp_path_factory: pytest.TempPathFactory, site_engine: Engine) -> Iterator[ConsoleSite]:
-    """A server over three villages in two towns, two duty officers and an admin."""
+    """A server over three villages in two towns, two duty officers, an admin and two recordings."""
     from broadcast.app import create_app
 
-    with Session(site_engine, expire_on_commit=False) as session:
-        users = _seed(session)
-        session.commit()
     data_dir = tmp_path_factory.mktemp("alert-site")
     settings = Settings(data_dir=data_dir, secret_key=TEST_SECRET, render_workers=0)
+    with Session(site_engine, expire_on_commit=False) as session:
+        users = _seed(session)
+        _seed_clips(session, settings, data_dir)
+        session.commit()
     app = create_app(settings, engine=site_engine, upgrade_db=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -231,3 +262,60 @@ def test_a_level_one_drill_waits_for_a_second_duty_officer(
     expect(row.get_by_test_id("drill-badge")).to_have_text("演练")
     expect(row.get_by_test_id("drill-badge")).not_to_have_css("color", LIVE_RED)
     expect(row.get_by_test_id("alert-level")).to_have_text("I级（红色）")
+
+
+def test_a_drill_playing_the_county_leaders_recording_from_the_library_to_the_board(
+    page: Page, signed_in: SignedIn, site_engine: Engine
+) -> None:
+    page.context.set_default_timeout(60_000)
+    page = signed_in(Role.duty_officer, "/console/alerts")
+    leader, _, _, _ = CLIPS[0]
+    page.get_by_test_id("alert-title").fill("县长防汛动员讲话")
+    page.locator("label:has([data-testid=level-4])").click()
+    page.get_by_test_id("alert-category").select_option(label="山洪/洪涝")
+    page.locator("label:has([data-testid=mode-drill])").click()
+    expect(page.get_by_test_id("clip-choice")).to_be_hidden()
+    page.locator("label:has([data-testid=message-clip])").click()
+    expect(page.get_by_test_id("alert-text")).to_be_hidden()
+    expect(page.get_by_test_id("clip-drill-note")).to_contain_text(DRILL_OPENING)
+    expect(page.locator("[data-testid=clip-option]:visible")).to_have_count(2)
+    search = page.get_by_test_id("clip-search")
+    search.fill("县长")
+    search.press("Enter")  # searches; it does not submit the draft
+    shown = page.locator("[data-testid=clip-option]:visible")
+    expect(shown).to_have_count(1)
+    expect(shown.get_by_test_id("clip-title")).to_have_text(leader)
+    expect(shown.get_by_test_id("clip-duration")).to_have_text("00:04")
+    search.fill("没有这段")
+    expect(page.get_by_test_id("clip-none")).to_be_visible()
+    search.fill("防汛")
+    shown.click()
+    expect(page.get_by_test_id("clip-chosen")).to_have_text(f"{leader}（00:04）")
+    recording = page.get_by_test_id("clip-preview").get_attribute("src") or ""
+    assert re.fullmatch(r"/api/v1/audio/[0-9a-f]{64}", recording)
+    page.get_by_test_id(f"town-{OTHER_TOWN}").check()
+    expect(page.get_by_test_id("target-count")).to_have_text("将覆盖 10 个终端")
+    page.get_by_test_id("alert-compose").click()
+
+    expect(page.get_by_test_id("mode-banner")).to_contain_text("演练")
+    spoken = f"{DRILL_OPENING}【录音：{leader}（00:04）】{DRILL_CLOSING}"
+    expect(page.get_by_test_id("alert-spoken")).to_have_text(spoken)
+    expect(page.get_by_test_id("alert-clip-title")).to_have_text(leader)
+    expect(page.get_by_test_id("alert-clip-duration")).to_have_text("00:04")
+    player = page.get_by_test_id("alert-clip-audio")
+    expect(player).to_have_attribute("src", recording)
+    assert player.evaluate(LOADED_SECONDS) == pytest.approx(4, abs=0.2)
+    expect(page.get_by_test_id("confirm-reach")).to_have_text("将到达 10 个终端（在线 10）")
+    page.get_by_test_id("alert-confirm").click()
+
+    expect(page.get_by_test_id("alert-notice")).to_have_text("已发送，终端正在接收")
+    expect(page.get_by_test_id("board-total")).to_have_text("10")
+    alert_id = int(page.url.split("/")[-1].split("?")[0])
+    device_reports(site_engine, alert_id)
+    expect(page.get_by_test_id("board-reached")).to_have_text("10")
+    expect(page.get_by_test_id("board-completed")).to_have_text("2")
+    expect(page.get_by_test_id("update-clip-note")).to_contain_text(leader)
+    page.click(".sidenav >> text=预警中心")
+    row = page.locator(f"tr[data-alert='{alert_id}']")
+    expect(row.get_by_test_id("clip-mark")).to_have_text("录音")
+    expect(row.get_by_test_id("drill-badge")).to_have_text("演练")
