@@ -8,7 +8,8 @@ the speakers are split across them. Measured in one run:
   same frame to the same number of connected speakers (same client code, one process);
 - server memory per connection (VmRSS growth of the gateways / connections);
 - the connect storm: both gateways killed and restarted, until every speaker is back (their
-  back-off included: this is what the city would see).
+  back-off included: this is what the city would see), against the bare server killed and
+  restarted under the same speakers (same back-off, no authentication, no database).
 
 ``BENCH_ENDPOINTS`` overrides the count (default 9,305). If the file limit stops short, the
 rows say how many were reached.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -217,11 +219,39 @@ def _bare_rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def _bare_server(port: int) -> subprocess.Popen[bytes]:
+    """Start the bare server and wait until it accepts connections."""
+    server = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.05)
+    server.kill()
+    raise TimeoutError(f"the bare server on {port} did not start")
+
+
+async def _bare_storm(fleet: Fleet, server: subprocess.Popen[bytes], port: int) -> tuple[float, int]:
+    """Kill and restart the bare server: seconds from 'accepting' until all are back, and how many."""
+    target = fleet.stats.connected
+    server.kill()
+    server.wait(timeout=20)
+    restarted = await asyncio.to_thread(_bare_server, port)
+    try:
+        ready = time.perf_counter()
+        await fleet.wait_connected(target, timeout=STORM_WAIT_S)
+        return time.perf_counter() - ready, fleet.stats.connected
+    finally:
+        restarted.kill()
+        restarted.wait(timeout=20)
+
+
 async def _bare(tokens: list[str], data: Path) -> dict[str, Any]:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])
+    server = await asyncio.to_thread(_bare_server, port)
     try:
-        await asyncio.sleep(1.0)
         key = Ed25519PrivateKey.generate()
         async with httpx.AsyncClient() as unused:
             keys = KeySource(unused)
@@ -240,7 +270,9 @@ async def _bare(tokens: list[str], data: Path) -> dict[str, Any]:
                 connect(f"ws://127.0.0.1:{port}/control", compression=None) as control,
                 Fleet(tokens, config, on_push=receipts.hook, keys=keys) as fleet,
             ):
+                began = time.perf_counter()
                 reached = await fleet.wait_connected(timeout=CONNECT_WAIT_S)
+                connect_s = time.perf_counter() - began
                 await asyncio.sleep(1.0)
                 per_connection = (_bare_rss_kib(server.pid) - rss_before) / max(reached, 1)
                 latency = Latency()
@@ -250,9 +282,18 @@ async def _bare(tokens: list[str], data: Path) -> dict[str, Any]:
                     await control.send(frame)
                     latency.add(started, await receipts.wait(seq, reached, timeout=60), reached)
                     await asyncio.sleep(1.0)
-        return {"reached": reached, "kib": per_connection, "latency": latency}
+                await control.close()
+                storm_ready, back = await _bare_storm(fleet, server, port)
+        return {
+            "reached": reached,
+            "connect_s": connect_s,
+            "kib": per_connection,
+            "latency": latency,
+            "storm_ready": storm_ready,
+            "back": back,
+        }
     finally:
-        server.terminate()
+        server.kill()
         server.wait(timeout=20)
 
 
@@ -274,12 +315,14 @@ def _rows(gateway: dict[str, Any], bare: dict[str, Any]) -> list[Row]:
     lost = f", missed {g.missing}" if g.missing else ""
     back = f"{gateway['back']} of {n} back"
     capped = "" if gateway["back"] >= n else f" (gave up {STORM_WAIT_S:.0f} s after ready)"
+    bare_back = "" if bare["back"] >= bare["reached"] else f"; bare: only {bare['back']} back"
     rows = [
         Row(
             NAME,
-            f"connect {n} speakers at {CONNECT_RATE:.0f}/s{short}; gateway memory {gateway['kib']:.1f} KiB"
-            f"/connection (bare websockets {bare['kib']:.1f} KiB)",
+            f"connect {n} speakers at {CONNECT_RATE:.0f}/s{short} (vs bare websockets); gateway memory "
+            f"{gateway['kib']:.1f} KiB/connection (bare {bare['kib']:.1f} KiB)",
             gateway["connect_s"],
+            bare["connect_s"],
         ),
         *(
             Row(
@@ -291,7 +334,12 @@ def _rows(gateway: dict[str, Any], bare: dict[str, Any]) -> list[Row]:
             for label, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
         ),
         Row(NAME, f"connect storm: kill and restart both gateways -> {back}{capped}", gateway["storm"]),
-        Row(NAME, f"connect storm: gateways ready -> {back}{capped}", gateway["storm_ready"]),
+        Row(
+            NAME,
+            f"connect storm: gateways ready -> {back}{capped} (vs bare websockets restarted{bare_back})",
+            gateway["storm_ready"],
+            bare["storm_ready"],
+        ),
     ]
     console.print(
         f"[bold]gateway memory per connection: {gateway['kib']:.1f} KiB "
