@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -64,7 +64,7 @@ class Column:
 class Sheet:
     title: str
     columns: Sequence[Column]
-    rows: Sequence[Any]
+    rows: Iterable[Any]  # read once, when the file is written
 
 
 def _cell(value: Any, tz: ZoneInfo) -> Any:
@@ -121,9 +121,13 @@ def respond(fmt: str, sheets: Sequence[Sheet], *, name: str, ascii_name: str, tz
     )
 
 
-def range_label(window: TimeRange) -> str:
+def respond_range(
+    fmt: str, sheets: Sequence[Sheet], *, name: str, ascii_name: str, window: TimeRange, tz: ZoneInfo
+) -> Response:
+    """``respond`` with the range's local dates after both names: ``播放记录_2026-11-03``."""
     first, last = window.first_day.isoformat(), window.last_day.isoformat()
-    return first if first == last else f"{first}_{last}"
+    label = first if first == last else f"{first}_{last}"
+    return respond(fmt, sheets, name=f"{name}_{label}", ascii_name=f"{ascii_name}_{label}", tz=tz)
 
 
 def _get(name: str) -> Callable[[Any], Any]:
@@ -147,7 +151,7 @@ _COUNTS = [
 ]
 
 
-def play_events_sheet(rows: list[PlayEventOut]) -> Sheet:
+def play_events_sheet(rows: Iterable[PlayEventOut]) -> Sheet:
     columns = [
         _col("播放时间", "occurred_at"),
         _col("事件", "type_label"),
@@ -163,7 +167,7 @@ def play_events_sheet(rows: list[PlayEventOut]) -> Sheet:
     return Sheet("播放记录", columns, rows)
 
 
-def slots_sheet(rows: list[SlotRowOut]) -> Sheet:
+def slots_sheet(rows: Iterable[SlotRowOut]) -> Sheet:
     columns = [
         _col("计划开始", "starts_at"),
         _col("计划结束", "ends_at"),

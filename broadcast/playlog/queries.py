@@ -2,8 +2,9 @@
 
 Pages are keyset pages (an opaque cursor holding the last row's time and id), not offsets: the log
 grows while someone pages through it, and an offset would skip or repeat rows. ``total`` counts
-the whole filtered set. Every filter value is checked: an unknown code is a 422 naming it, a
-village outside a village admin's scope a 403 naming the village.
+the whole filtered set. Exports read the same ordered set in batches while the file is written.
+Every filter value is checked: an unknown code is a 422 naming it, a village outside a village
+admin's scope a 403 naming the village.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_
@@ -39,6 +41,8 @@ from broadcast.scheduling.models import Campaign, RundownSlot, SlotStatus
 MAX_RANGE_DAYS = 93
 MAX_PAGE = 500
 EXPORT_MAX_ROWS = 200_000
+# Rows fetched at a time while an export is written (a server-side cursor on PostgreSQL).
+EXPORT_BATCH = 1000
 PENDING = "pending"
 EVENT_LABELS = {
     PlayEventType.started: "开始播放",
@@ -48,6 +52,7 @@ EVENT_LABELS = {
 }
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Scope = frozenset[int] | None
+T = TypeVar("T")
 
 
 # Time ranges -----------------------------------------------------------------------------------
@@ -208,7 +213,7 @@ def check_choice(name: str, value: str | None, choices: list[str]) -> None:
         )
 
 
-# Cursors ----------------------------------------------------------------------------------------
+# Keyset pages and exports -----------------------------------------------------------------------
 
 
 def encode_cursor(at: datetime, row_id: int) -> str:
@@ -241,6 +246,46 @@ def _count(session: Session, query: Any) -> int:
     return int(
         session.execute(sql_select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     )
+
+
+def keyset_page(
+    session: Session,
+    query: Any,
+    order: tuple[Any, Any],
+    item: Callable[[Any], T],
+    key: Callable[[T], tuple[datetime, int]],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> KeysetPage[T]:
+    """One page of ``query`` after ``cursor``, in ``order`` (a time column, then an id column).
+
+    ``item`` makes a result row into what the page lists; ``key`` gives an item's (time, id),
+    which the next cursor carries.
+    """
+    at, row_id = order
+    total = _count(session, query)
+    page = query.where(*_after(at, row_id, cursor)).order_by(at, row_id).limit(limit + 1)
+    items = [item(row) for row in session.execute(page).all()]
+    next_cursor = encode_cursor(*key(items[limit - 1])) if len(items) > limit else None
+    return KeysetPage(total=total, limit=limit, next_cursor=next_cursor, items=items[:limit])
+
+
+def export_rows(
+    session: Session, query: Any, order: tuple[Any, Any], item: Callable[[Any], T]
+) -> Iterator[T]:
+    """The whole of ``query`` in ``order``, read a batch at a time while the file is written.
+
+    Counted first: beyond ``EXPORT_MAX_ROWS`` it is a 422 before any row is read.
+    """
+    total = _count(session, query)
+    if total > EXPORT_MAX_ROWS:
+        raise Invalid(
+            f"要导出 {total} 行，超过上限 {EXPORT_MAX_ROWS} 行：请缩小时间范围，或按乡镇、村筛选后分批导出",
+            details={"rows": total, "max_rows": EXPORT_MAX_ROWS},
+        )
+    rows = session.execute(query.order_by(*order).execution_options(yield_per=EXPORT_BATCH))
+    return (item(row) for row in rows)
 
 
 # The play log -----------------------------------------------------------------------------------
@@ -319,35 +364,24 @@ def _event_out(row: Any) -> PlayEventOut:
     )
 
 
+_EVENT_ORDER = (col(PlayEvent.occurred_at), col(PlayEvent.id))
+
+
+def _event_key(event: PlayEventOut) -> tuple[datetime, int]:
+    return event.occurred_at, event.id
+
+
 def play_events(
     session: Session, filters: EventFilters, *, limit: int, cursor: str | None
 ) -> KeysetPage[PlayEventOut]:
     """One page of the log, oldest first."""
     query = _events_query(filters)
-    total = _count(session, query)
-    at, row_id = col(PlayEvent.occurred_at), col(PlayEvent.id)
-    page = query.where(*_after(at, row_id, cursor)).order_by(at, row_id).limit(limit + 1)
-    rows = [_event_out(row) for row in session.execute(page).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].occurred_at, rows[-1].id) if more else None
-    return KeysetPage(total=total, limit=limit, next_cursor=next_cursor, items=rows)
+    return keyset_page(session, query, _EVENT_ORDER, _event_out, _event_key, limit=limit, cursor=cursor)
 
 
-def all_play_events(session: Session, filters: EventFilters) -> list[PlayEventOut]:
-    """The whole filtered log for an export, refused beyond ``EXPORT_MAX_ROWS``."""
-    query = _events_query(filters)
-    check_export_size(_count(session, query))
-    ordered = query.order_by(col(PlayEvent.occurred_at), col(PlayEvent.id))
-    return [_event_out(row) for row in session.execute(ordered).all()]
-
-
-def check_export_size(total: int) -> None:
-    if total > EXPORT_MAX_ROWS:
-        raise Invalid(
-            f"要导出 {total} 行，超过上限 {EXPORT_MAX_ROWS} 行：请缩小时间范围，或按乡镇、村筛选后分批导出",
-            details={"rows": total, "max_rows": EXPORT_MAX_ROWS},
-        )
+def all_play_events(session: Session, filters: EventFilters) -> Iterator[PlayEventOut]:
+    """The whole filtered log for an export, oldest first."""
+    return export_rows(session, _events_query(filters), _EVENT_ORDER, _event_out)
 
 
 # Plan versus actual -------------------------------------------------------------------------------
@@ -427,23 +461,21 @@ def _slot_out(row: Any) -> SlotRowOut:
     )
 
 
+_SLOT_ORDER = (col(RundownSlot.starts_at), col(RundownSlot.id))
+
+
+def _slot_key(slot: SlotRowOut) -> tuple[datetime, int]:
+    return slot.starts_at, slot.slot_id
+
+
 def slots(
     session: Session, filters: SlotFilters, *, limit: int, cursor: str | None
 ) -> KeysetPage[SlotRowOut]:
     """One page of planned slots with their outcomes, in start order."""
     query = _slots_query(filters)
-    total = _count(session, query)
-    at, row_id = col(RundownSlot.starts_at), col(RundownSlot.id)
-    page = query.where(*_after(at, row_id, cursor)).order_by(at, row_id).limit(limit + 1)
-    rows = [_slot_out(row) for row in session.execute(page).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].starts_at, rows[-1].slot_id) if more else None
-    return KeysetPage(total=total, limit=limit, next_cursor=next_cursor, items=rows)
+    return keyset_page(session, query, _SLOT_ORDER, _slot_out, _slot_key, limit=limit, cursor=cursor)
 
 
-def all_slots(session: Session, filters: SlotFilters) -> list[SlotRowOut]:
-    query = _slots_query(filters)
-    check_export_size(_count(session, query))
-    ordered = query.order_by(col(RundownSlot.starts_at), col(RundownSlot.id))
-    return [_slot_out(row) for row in session.execute(ordered).all()]
+def all_slots(session: Session, filters: SlotFilters) -> Iterator[SlotRowOut]:
+    """Every planned slot of the filters for an export, in start order."""
+    return export_rows(session, _slots_query(filters), _SLOT_ORDER, _slot_out)

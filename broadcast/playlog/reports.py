@@ -72,6 +72,20 @@ def _pct(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 1) if whole > 0 else None
 
 
+def _place_columns(village: Village, town: Town) -> dict[str, str]:
+    """A row's place: its village and town, by code and name."""
+    return {
+        "village_code": village.code,
+        "village_name": village.name,
+        "town_code": town.code,
+        "town_name": town.name,
+    }
+
+
+def _endpoint_columns(endpoint: Endpoint, village: Village, town: Town) -> dict[str, str]:
+    return {"endpoint_code": endpoint.code, "endpoint_name": endpoint.name, **_place_columns(village, town)}
+
+
 @dataclass(frozen=True)
 class Day:
     day: date
@@ -335,10 +349,7 @@ def daily(session: Session, *, window: TimeRange, place: Place, now: datetime) -
             rows.append(
                 DailyRow(
                     day=day.day,
-                    village_code=village.code,
-                    village_name=village.name,
-                    town_code=town.code,
-                    town_name=town.name,
+                    **_place_columns(village, town),
                     endpoints=endpoint_count,
                     alerts_played=values.get("alerts_played", 0),
                     drills_played=values.get("drills_played", 0),
@@ -400,12 +411,7 @@ def health(
         stale = offline and (since is None or since <= long_ago)
         rows.append(
             HealthRow(
-                endpoint_code=endpoint.code,
-                endpoint_name=endpoint.name,
-                village_code=village.code,
-                village_name=village.name,
-                town_code=town.code,
-                town_name=town.name,
+                **_endpoint_columns(endpoint, village, town),
                 status=endpoint.status.value,
                 online_pct=min(pct, 100.0),
                 last_seen_at=endpoint.last_seen_at,
@@ -456,12 +462,7 @@ def alert_delivery(session: Session, *, alert_id: int, place: Place) -> AlertDel
         reached = delivery.delivered_at is not None or delivery.started_at is not None
         rows.append(
             AlertDeliveryRow(
-                endpoint_code=endpoint.code,
-                endpoint_name=endpoint.name,
-                village_code=village.code,
-                village_name=village.name,
-                town_code=town.code,
-                town_name=town.name,
+                **_endpoint_columns(endpoint, village, town),
                 state=delivery.state.value,
                 state_label=DELIVERY_LABELS[delivery.state] if reached else NEVER_REACHED,
                 reached=reached,

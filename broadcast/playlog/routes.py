@@ -97,9 +97,8 @@ def play_log(
     if fmt == "json":
         return queries.play_events(session, filters, limit=limit, cursor=cursor)
     sheet = exports.play_events_sheet(queries.all_play_events(session, filters))
-    label = exports.range_label(window)
-    return exports.respond(
-        fmt, [sheet], name=f"播放记录_{label}", ascii_name=f"playlog_{label}", tz=settings.tz
+    return exports.respond_range(
+        fmt, [sheet], name="播放记录", ascii_name="playlog", window=window, tz=settings.tz
     )
 
 
@@ -124,9 +123,8 @@ def plan_versus_actual(
     if fmt == "json":
         return queries.slots(session, filters, limit=limit, cursor=cursor)
     sheet = exports.slots_sheet(queries.all_slots(session, filters))
-    label = exports.range_label(window)
-    return exports.respond(
-        fmt, [sheet], name=f"计划与实播_{label}", ascii_name=f"slots_{label}", tz=settings.tz
+    return exports.respond_range(
+        fmt, [sheet], name="计划与实播", ascii_name="slots", window=window, tz=settings.tz
     )
 
 
@@ -144,10 +142,9 @@ def coverage_report(
     report = reports.coverage(session, window=window, place=place, campaign=campaign)
     if fmt == "json":
         return report
-    label = exports.range_label(window)
     sheets = exports.coverage_sheets(report)
-    return exports.respond(
-        fmt, sheets, name=f"播出覆盖_{label}", ascii_name=f"coverage_{label}", tz=settings.tz
+    return exports.respond_range(
+        fmt, sheets, name="播出覆盖", ascii_name="coverage", window=window, tz=settings.tz
     )
 
 
@@ -159,10 +156,9 @@ def daily_report(
     report = reports.daily(session, window=window, place=place, now=utc_now())
     if fmt == "json":
         return report
-    label = exports.range_label(window)
     sheet = exports.daily_sheet(report)
-    return exports.respond(
-        fmt, [sheet], name=f"每日汇总_{label}", ascii_name=f"daily_{label}", tz=settings.tz
+    return exports.respond_range(
+        fmt, [sheet], name="每日汇总", ascii_name="daily", window=window, tz=settings.tz
     )
 
 
@@ -179,10 +175,9 @@ def alerts_report(
     report = reports.alerts(session, window=window, place=place, drill=drill)
     if fmt == "json":
         return report
-    label = exports.range_label(window)
     sheet = exports.alerts_sheet(report)
-    return exports.respond(
-        fmt, [sheet], name=f"紧急插播送达_{label}", ascii_name=f"alerts_{label}", tz=settings.tz
+    return exports.respond_range(
+        fmt, [sheet], name="紧急插播送达", ascii_name="alerts", window=window, tz=settings.tz
     )
 
 
@@ -225,10 +220,9 @@ def health_report(
     )
     if fmt == "json":
         return report
-    label = exports.range_label(window)
     sheet = exports.health_sheet(report)
-    return exports.respond(
-        fmt, [sheet], name=f"终端在线_{label}", ascii_name=f"health_{label}", tz=settings.tz
+    return exports.respond_range(
+        fmt, [sheet], name="终端在线", ascii_name="health", window=window, tz=settings.tz
     )
 
 

@@ -24,6 +24,7 @@ from sqlmodel import Session
 from broadcast.auth.models import Role
 from broadcast.clock import utc_now
 from broadcast.dispatch.models import PlayEventType, PresenceState
+from broadcast.playlog import queries
 from broadcast.playlog.reconcile import reconcile
 from broadcast.regions.models import Endpoint, EndpointStatus, Village
 from tests.conftest import bearer
@@ -137,28 +138,35 @@ def test_play_log_filters_and_totals(client: TestClient, history: History) -> No
     assert _get(client, h, "/api/v1/playlog", **{"from": after, "to": after})["total"] == 0
 
 
+def _every_page(client: TestClient, h: History, path: str, limit: int) -> list[Any]:
+    """The day's pages of ``limit`` items, following ``next_cursor`` to the end."""
+    pages = [_get(client, h, path, to=h.day.isoformat(), limit=limit)]
+    while cursor := pages[-1]["next_cursor"]:
+        pages.append(_get(client, h, path, to=h.day.isoformat(), limit=limit, cursor=cursor))
+    return pages
+
+
 def test_keyset_pages_cover_everything_once(client: TestClient, history: History) -> None:
     h = history
-    seen: list[int] = []
-    cursor = None
-    pages = 0
-    while True:
-        params: dict[str, Any] = {"to": h.day.isoformat(), "limit": 5}
-        if cursor:
-            params["cursor"] = cursor
-        page = _get(client, h, "/api/v1/playlog", **params)
-        assert page["total"] == 12
-        seen += [item["id"] for item in page["items"]]
-        pages += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert pages == 3
+    pages = _every_page(client, h, "/api/v1/playlog", limit=5)
+    assert [page["total"] for page in pages] == [12, 12, 12]
+    seen = [item["id"] for page in pages for item in page["items"]]
     assert len(seen) == len(set(seen)) == 12
     times = [
         e["occurred_at"] for e in _get(client, h, "/api/v1/playlog", to=h.day.isoformat(), limit=500)["items"]
     ]
     assert times == sorted(times)
+
+
+def test_slot_pages_cover_everything_once_in_start_order(client: TestClient, history: History) -> None:
+    h = history
+    everything = _get(client, h, "/api/v1/playlog/slots", to=h.day.isoformat(), limit=500)["items"]
+    assert len(everything) == 7  # four at 08:00, three at 16:00: a page of 3 ends inside the first four
+    pages = _every_page(client, h, "/api/v1/playlog/slots", limit=3)
+    assert [page["total"] for page in pages] == [7, 7, 7]
+    seen = [item["slot_id"] for page in pages for item in page["items"]]
+    assert seen == [item["slot_id"] for item in everything]
+    assert len(set(seen)) == 7
 
 
 def test_village_admin_sees_only_her_village(client: TestClient, history: History) -> None:
@@ -460,3 +468,36 @@ def test_exports_write_formula_like_text_as_text(
     cell = sheet.cell(row=2, column=6)
     assert cell.value == '=HYPERLINK("http://x")'
     assert cell.data_type == "s"
+
+
+def test_plan_versus_actual_as_csv_in_start_order(client: TestClient, history: History) -> None:
+    h = history
+    params = {"from": h.day.isoformat(), "to": h.day.isoformat()}
+    response = client.get(
+        "/api/v1/playlog/slots", params={**params, "format": "csv"}, headers=h.headers[V_ROLE]
+    )
+    assert response.status_code == 200, response.text
+    disposition = response.headers["content-disposition"]
+    assert f"filename*=UTF-8''{quote('计划与实播_' + h.day.isoformat())}.csv" in disposition
+    assert f'filename="slots_{h.day.isoformat()}.csv"' in disposition
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["计划开始", "计划结束"]
+    listed = _get(client, h, "/api/v1/playlog/slots", V_ROLE, **params)["items"]
+    assert [row[5] for row in rows[1:]] == [item["endpoint_name"] for item in listed]
+    assert [row[7] for row in rows[1:]] == [item["status_label"] for item in listed]
+
+
+def test_an_export_beyond_the_row_cap_is_refused(
+    client: TestClient, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = history
+    params = {"from": h.day.isoformat(), "to": h.day.isoformat(), "format": "csv"}
+    monkeypatch.setattr(queries, "EXPORT_MAX_ROWS", 11)
+    refused = client.get("/api/v1/playlog", params=params, headers=h.headers[A_ROLE])
+    assert refused.status_code == 422
+    assert "要导出 12 行，超过上限 11 行" in refused.json()["error"]["message"]
+    assert client.get("/api/v1/playlog/slots", params=params, headers=h.headers[A_ROLE]).status_code == 200
+    monkeypatch.setattr(queries, "EXPORT_MAX_ROWS", 12)
+    allowed = client.get("/api/v1/playlog", params=params, headers=h.headers[A_ROLE])
+    assert allowed.status_code == 200
+    assert len(list(csv.reader(io.StringIO(allowed.content.decode("utf-8-sig"))))) == 13
