@@ -1,7 +1,7 @@
 """Device-facing routes under /device/v1 (see docs/device-protocol.md).
 
-The endpoint always comes from the device token (``DeviceDep``, or checked inside the events
-route); no route takes an endpoint from the path, the query or the body.
+The endpoint always comes from the device token (``DeviceDep``); no route takes an endpoint
+from the path, the query or the body.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from broadcast.content.store import get_store
 from broadcast.db import transaction
 from broadcast.deps import SessionDep, SettingsDep, get_engine, reject_unknown_query
 from broadcast.dispatch import keys
-from broadcast.dispatch.device_auth import DeviceDep, DeviceTokenDep, authenticate_token
+from broadcast.dispatch.device_auth import DeviceDep
 from broadcast.dispatch.device_schemas import (
     AlertsDocument,
     EventBatch,
@@ -93,15 +93,6 @@ def get_alerts(session: SessionDep, settings: SettingsDep, endpoint: DeviceDep) 
     return AlertsDocument(envelopes=envelopes)
 
 
-def _device(request: Request, token: DeviceTokenDep) -> Endpoint:
-    """The token's endpoint, checked in a transaction of its own (see ``post_events``)."""
-    with transaction(get_engine(request)) as session:
-        return authenticate_token(session, token)
-
-
-BatchDevice = Annotated[Endpoint, Depends(_device)]
-
-
 def _store_events(
     engine: Engine, endpoint: Endpoint, events: list[Any], retention_months: int
 ) -> EventsResult:
@@ -113,17 +104,15 @@ def _store_events(
 
 @router.post("/events", response_model=EventsResult, dependencies=[Depends(limit_body)])
 async def post_events(
-    batch: EventBatch,
-    request: Request,
-    settings: SettingsDep,
-    endpoint: Annotated[Endpoint, Depends(_device)],
+    batch: EventBatch, request: Request, settings: SettingsDep, endpoint: DeviceDep
 ) -> EventsResult:
     """Play events, 1 to 500 per batch; retries are counted once.
 
-    No connection is held between two worker-thread hops (``SessionDep`` would hold one from
-    the token check to the commit): in a city-wide burst of reports, requests holding the pool's
-    connections while they wait for a thread, and threads waiting for a connection, would wait
-    for each other until the pool times out.
+    The batch is stored in a transaction of its own that begins and commits inside one worker
+    thread, not in ``SessionDep``'s: that one commits after the route returns, and a sync route's
+    answer is first validated in another worker thread. In a city-wide burst of reports, requests
+    holding pool connections (and, on SQLite, the write lock) while they wait for a thread, and
+    threads waiting for a connection, would wait for each other until the pool times out.
     """
     return await run_in_threadpool(
         _store_events, get_engine(request), endpoint, batch.events, settings.play_log_retention_months
