@@ -72,6 +72,11 @@ class Settings(BaseSettings):
 
     # Alerts: which levels (1 = I, red ... 4 = IV, blue) need a second person to approve.
     alert_approval_levels: list[int] = [1, 2]
+    # CAP 1.2: our <sender> in exported messages; receivers tell sources apart by it, so give
+    # each install its own (CAP forbids spaces, commas, "<" and "&" in it).
+    cap_sender: str = Field(
+        default="cloud-broadcast.local", min_length=1, max_length=255, pattern=r"^[^\s,<&]+$"
+    )
 
     # Reconciliation and reports (see docs/architecture.md, "Play logs and reports").
     play_log_grace_min: int = Field(default=15, ge=0, description="judge a slot this long after it ended")

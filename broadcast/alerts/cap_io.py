@@ -13,10 +13,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import and_, or_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from broadcast.alerts import cap, service
 from broadcast.alerts.models import (
@@ -27,11 +30,13 @@ from broadcast.alerts.models import (
     AlertDelivery,
     AlertSource,
     AlertStatus,
+    CapAction,
+    CapMessageRecord,
 )
 from broadcast.alerts.schemas import MAX_TEXT, AlertCreate, AlertUpdateIn, CancelIn
 from broadcast.auth import audit
 from broadcast.auth.audit import Actor
-from broadcast.auth.models import AuditEntry, User
+from broadcast.auth.models import User
 from broadcast.config import Settings
 from broadcast.content.store import AudioStore
 from broadcast.errors import Conflict, Invalid, NotFound
@@ -39,9 +44,6 @@ from broadcast.regions.models import Endpoint, Town, Village
 from broadcast.targets.schemas import Selector, TargetPreview
 from broadcast.targets.service import preview, resolve_selector
 
-# Who we are in the messages we write. One install serves one city, so a fixed name is unique
-# enough for receivers to tell our messages apart from their other sources.
-CAP_SENDER = "cloud-broadcast.local"
 # CAP's <expires> is optional; an alert without an end would play until someone cancels it.
 DEFAULT_VALIDITY = timedelta(hours=6)
 DEFAULT_CANCEL_REASON = "上游 CAP 解除通知"
@@ -54,8 +56,7 @@ _EARTH_RADIUS_KM = 6371.0088
 _KM_PER_DEGREE = 111.32
 _STOPS = ("。", "！", "？", "；", ".", "!", "?", ";")
 _ACTIVE_STATES = (AlertStatus.draft, AlertStatus.awaiting_approval, AlertStatus.active)
-
-Action = Literal["draft", "update", "cancel"]
+_ACTION_OF = {"Alert": CapAction.draft, "Update": CapAction.update, "Cancel": CapAction.cancel}
 
 
 @dataclass
@@ -75,7 +76,7 @@ class AreaMatch:
 
 @dataclass
 class Imported:
-    action: Action
+    action: CapAction
     alert: Alert
     created: bool
     preview: TargetPreview | None
@@ -271,15 +272,10 @@ def _polygons(areas: Iterable[cap.CapArea]) -> list[list[list[float]]]:
     return [[[lat, lon] for lat, lon in polygon] for area in areas for polygon in area.polygons]
 
 
-def _by_identifier(session: Session, sender: str, identifier: str) -> Alert | None:
-    query = select(Alert).where(Alert.cap_sender == sender, Alert.cap_identifier == identifier)
-    return session.exec(query.order_by(col(Alert.id))).first()
-
-
-def _record(
+def _audit_import(
     session: Session, actor: Actor, alert: Alert, message: cap.CapMessage, unmatched: list[str]
 ) -> None:
-    """The upstream header in the audit log: who sent what, and when (the export references it)."""
+    """The upstream header in the audit log: who imported what, sent by whom and when."""
     audit.record(
         session,
         actor=actor,
@@ -314,9 +310,6 @@ def _draft(
     settings: Settings,
     now: datetime,
 ) -> Imported:
-    existing = _by_identifier(session, message.sender, message.identifier)
-    if existing is not None:
-        return Imported("draft", existing, False, _safe_preview(session, existing.selector), [], [])
     info = pick_info(message)
     title = title_of(info)
     text = text_of(info, title)
@@ -356,24 +349,31 @@ def _draft(
         },
     )
     if created:
-        _record(session, actor, alert, message, match.unmatched_codes)
+        _audit_import(session, actor, alert, message, match.unmatched_codes)
     notes = (
         [f"以下行政区划代码不属于本市，已忽略：{'、'.join(match.unmatched_codes)}"]
         if match.unmatched_codes
         else []
     )
     return Imported(
-        "draft", alert, created, service.reach_of(session, alert.selector), match.unmatched_codes, notes
+        CapAction.draft,
+        alert,
+        created,
+        service.reach_of(session, alert.selector),
+        match.unmatched_codes,
+        notes,
     )
 
 
 def _referenced(session: Session, message: cap.CapMessage) -> list[Alert]:
-    found: dict[int, Alert] = {}
-    for reference in message.references:
-        query = select(Alert).where(
-            Alert.cap_sender == reference.sender, Alert.cap_identifier == reference.identifier
-        )
-        found.update({alert.id or 0: alert for alert in session.exec(query).all()})
+    """The alerts the referenced messages made or changed, oldest first: a reference may name the
+    original Alert or any Update or Cancel we imported after it."""
+    named = [
+        and_(col(CapMessageRecord.sender) == r.sender, col(CapMessageRecord.identifier) == r.identifier)
+        for r in message.references
+    ]
+    ids = select(CapMessageRecord.alert_id).where(or_(*named))
+    found = session.exec(select(Alert).where(col(Alert.id).in_(ids)).order_by(col(Alert.id))).all()
     if not found:
         listed = "、".join(f"{r.sender},{r.identifier}" for r in message.references)
         raise NotFound(
@@ -383,7 +383,7 @@ def _referenced(session: Session, message: cap.CapMessage) -> list[Alert]:
                 "references": [{"sender": r.sender, "identifier": r.identifier} for r in message.references]
             },
         )
-    return [found[key] for key in sorted(found)]
+    return list(found)
 
 
 def _check_same_kind(message: cap.CapMessage, alert: Alert) -> None:
@@ -435,9 +435,6 @@ def _update(
     now: datetime,
     wake: service.Wake,
 ) -> Imported:
-    existing = _by_identifier(session, message.sender, message.identifier)
-    if existing is not None:
-        return Imported("draft", existing, False, _safe_preview(session, existing.selector), [], [])
     candidates = _referenced(session, message)
     live = [alert for alert in candidates if alert.status != AlertStatus.discarded]
     if not live:
@@ -463,7 +460,7 @@ def _update(
     notes = _outside_note(session, alert, info)
     if not changes:
         notes.append(f"更新内容与预警 {alert.id} 当前内容相同，未生成新版本")
-        return Imported("update", alert, False, None, [], notes)
+        return Imported(CapAction.update, alert, False, None, [], notes)
     try:
         data = AlertUpdateIn(**changes)
     except ValidationError as exc:
@@ -482,8 +479,8 @@ def _update(
         now=now,
         wake=wake,
     )
-    _record(session, actor, alert, message, [])
-    return Imported("update", alert, False, None, [], notes)
+    _audit_import(session, actor, alert, message, [])
+    return Imported(CapAction.update, alert, False, None, [], notes)
 
 
 def _cancel(
@@ -505,26 +502,79 @@ def _cancel(
     service.cancel_alert(
         session, alert=alert, data=data, actor=actor, user=user, settings=settings, now=now, wake=wake
     )
-    _record(session, actor, alert, message, [])
-    return Imported("cancel", alert, False, None, [], [])
+    _audit_import(session, actor, alert, message, [])
+    return Imported(CapAction.cancel, alert, False, None, [], [])
 
 
-def import_cap(
+def _known_query(sender: str, identifier: str) -> SelectOfScalar[CapMessageRecord]:
+    return select(CapMessageRecord).where(
+        CapMessageRecord.sender == sender, CapMessageRecord.identifier == identifier
+    )
+
+
+def _known(session: Session, sender: str, identifier: str) -> CapMessageRecord | None:
+    return session.exec(_known_query(sender, identifier)).first()
+
+
+def _claim(
+    session: Session, message: cap.CapMessage, user: User, now: datetime
+) -> tuple[CapMessageRecord, bool]:
+    """(the message's row, whether this import is its first). The row is written before any work,
+    so a second import of the same message, even at the same instant on another server, stops at
+    the unique key until the first one commits (or rolls back), then answers with its alert."""
+    known = _known(session, message.sender, message.identifier)
+    if known is not None:
+        return known, False
+    # INSERT … ON CONFLICT DO NOTHING rather than a savepoint: with pysqlite, a savepoint that
+    # opens the transaction commits on release, so a claim would outlive a refused import.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(CapMessageRecord)
+        .values(
+            sender=message.sender,
+            identifier=message.identifier,
+            sent_at=message.sent,
+            msg_type=message.msg_type,
+            status=message.status,
+            action=_ACTION_OF[message.msg_type],
+            unmatched_codes=[],
+            notes=[],
+            imported_at=now,
+            imported_by=user.id,
+        )
+        .on_conflict_do_nothing(index_elements=["sender", "identifier"])
+        .returning(col(CapMessageRecord.id))
+    )
+    claimed = session.execute(statement).scalar_one_or_none()
+    if claimed is None:  # another import of it committed first (PostgreSQL waited for it)
+        return session.exec(_known_query(message.sender, message.identifier)).one(), False
+    return session.get_one(CapMessageRecord, claimed), True
+
+
+def _repeat(session: Session, record: CapMessageRecord, settings: Settings) -> Imported:
+    """A message imported before: the first import's answer, with the alert as it is now."""
+    alert = session.get_one(Alert, record.alert_id)
+    when = record.imported_at.astimezone(settings.tz)
+    notes = [
+        *record.notes,
+        f"这条 CAP 消息（{record.sender},{record.identifier}）已于 {when:%Y-%m-%d %H:%M} 导入，"
+        f"对应预警 {alert.id}：本次未重复处理",
+    ]
+    found = _safe_preview(session, alert.selector) if record.action == CapAction.draft else None
+    return Imported(record.action, alert, False, found, list(record.unmatched_codes), notes)
+
+
+def _apply(
     session: Session,
     *,
-    data: bytes,
+    message: cap.CapMessage,
     user: User,
     actor: Actor,
     store: AudioStore,
     settings: Settings,
     now: datetime,
-    wake: service.Wake = None,
+    wake: service.Wake,
 ) -> Imported:
-    """Alert → a draft (never sent here); Update → a new revision; Cancel → cancelled with all-clear."""
-    try:
-        message = cap.parse_cap(data)
-    except cap.CapError as exc:
-        raise Invalid(exc.reason) from exc
     if message.msg_type == "Alert":
         return _draft(
             session, message=message, user=user, actor=actor, store=store, settings=settings, now=now
@@ -543,11 +593,49 @@ def import_cap(
     return _cancel(session, message=message, user=user, actor=actor, settings=settings, now=now, wake=wake)
 
 
+def import_cap(
+    session: Session,
+    *,
+    data: bytes,
+    user: User,
+    actor: Actor,
+    store: AudioStore,
+    settings: Settings,
+    now: datetime,
+    wake: service.Wake = None,
+) -> Imported:
+    """Alert → a draft (never sent here); Update → a new revision; Cancel → cancelled with all-clear.
+
+    Each message acts once: importing it again (by anyone) answers like the first time."""
+    try:
+        message = cap.parse_cap(data)
+    except cap.CapError as exc:
+        raise Invalid(exc.reason) from exc
+    record, first = _claim(session, message, user, now)
+    if not first:
+        return _repeat(session, record, settings)
+    done = _apply(
+        session,
+        message=message,
+        user=user,
+        actor=actor,
+        store=store,
+        settings=settings,
+        now=now,
+        wake=wake,
+    )
+    record.action, record.alert_id = done.action, done.alert.id
+    record.unmatched_codes, record.notes = done.unmatched_codes, done.notes
+    session.add(record)
+    session.flush()
+    return done
+
+
 # --- outgoing ------------------------------------------------------------------------------
 
 
-def identifier(alert: Alert, revision: int) -> str:
-    return f"{CAP_SENDER}.alert.{alert.id}.r{revision}"
+def identifier(alert: Alert, revision: int, *, sender: str) -> str:
+    return f"{sender}.alert.{alert.id}.r{revision}"
 
 
 def _first_sent(alert: Alert) -> datetime:
@@ -555,19 +643,11 @@ def _first_sent(alert: Alert) -> datetime:
 
 
 def _upstream(session: Session, alert: Alert) -> cap.CapReference | None:
-    """The message we imported this alert from; its sent time is read back from the audit log."""
+    """The message we imported this alert from, with its own sent time."""
     if alert.cap_sender is None or alert.cap_identifier is None:
         return None
-    query = select(AuditEntry.after).where(
-        AuditEntry.action == IMPORT_ACTION,
-        AuditEntry.entity_type == "alert",
-        AuditEntry.entity_id == str(alert.id),
-    )
-    sent = alert.created_at
-    for after in session.exec(query.order_by(col(AuditEntry.id))).all():
-        if after and after.get("identifier") == alert.cap_identifier:
-            sent = datetime.fromisoformat(after["sent"])
-            break
+    record = _known(session, alert.cap_sender, alert.cap_identifier)
+    sent = record.sent_at if record is not None else alert.created_at
     return cap.CapReference(sender=alert.cap_sender, identifier=alert.cap_identifier, sent=sent)
 
 
@@ -610,20 +690,23 @@ def _note(alert: Alert, msg_type: str) -> str | None:
     return None
 
 
-def export_alert(session: Session, alert: Alert) -> cap.CapExport:
-    """The alert as it stands now: Alert, Update (revision > 1) or Cancel (cancelled or discarded)."""
+def export_alert(session: Session, alert: Alert, *, sender: str) -> cap.CapExport:
+    """The alert as it stands now: Alert, Update (revision > 1) or Cancel (cancelled or discarded),
+    sent by ``sender`` (``settings.cap_sender``)."""
     if alert.status in (AlertStatus.cancelled, AlertStatus.discarded):
         msg_type = "Cancel"
-        own = f"{identifier(alert, alert.revision)}.cancel"
+        own = f"{identifier(alert, alert.revision, sender=sender)}.cancel"
         sent = alert.cancelled_at or alert.updated_at
     elif alert.revision > 1:
-        msg_type, own, sent = "Update", identifier(alert, alert.revision), alert.updated_at
+        msg_type, own, sent = "Update", identifier(alert, alert.revision, sender=sender), alert.updated_at
     else:
-        msg_type, own, sent = "Alert", identifier(alert, 1), _first_sent(alert)
+        msg_type, own, sent = "Alert", identifier(alert, 1, sender=sender), _first_sent(alert)
     references = []
     if msg_type != "Alert":
         references.append(
-            cap.CapReference(sender=CAP_SENDER, identifier=identifier(alert, 1), sent=_first_sent(alert))
+            cap.CapReference(
+                sender=sender, identifier=identifier(alert, 1, sender=sender), sent=_first_sent(alert)
+            )
         )
     upstream = _upstream(session, alert)
     if upstream is not None:
@@ -631,7 +714,7 @@ def export_alert(session: Session, alert: Alert) -> cap.CapExport:
     villages = _reached_villages(session, alert)
     return cap.CapExport(
         identifier=own,
-        sender=CAP_SENDER,
+        sender=sender,
         sent=sent,
         status=_status(alert),
         msg_type=msg_type,
@@ -649,9 +732,9 @@ def export_alert(session: Session, alert: Alert) -> cap.CapExport:
     )
 
 
-def render_alert(session: Session, alert: Alert) -> bytes:
+def render_alert(session: Session, alert: Alert, *, sender: str) -> bytes:
     try:
-        return cap.render_cap(export_alert(session, alert))
+        return cap.render_cap(export_alert(session, alert, sender=sender))
     except cap.CapError as exc:
         raise Invalid(
             f"预警 {alert.id} 无法导出为 CAP 1.2：{exc.reason}", details={"alert_id": alert.id}

@@ -6,12 +6,13 @@ streaming, so a huge upload is refused before it is held in memory.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from broadcast.alerts import cap, cap_io, service
+from broadcast.alerts.models import CapAction
 from broadcast.alerts.outputs import alert_out
 from broadcast.alerts.routes import wake_of
 from broadcast.alerts.schemas import AlertOut
@@ -29,7 +30,7 @@ _TOO_LARGE = f"CAP 消息超过 {cap.MAX_CAP_BYTES // 1024 // 1024} MiB 上限�
 
 
 class CapImportOut(BaseModel):
-    action: Literal["draft", "update", "cancel"] = Field(
+    action: CapAction = Field(
         description="draft=生成草稿（需在预警台确认发送）；update=已更新播发中的预警；cancel=已解除"
     )
     alert: AlertOut
@@ -68,7 +69,7 @@ CapBody = Annotated[bytes, Depends(cap_body)]
     response_model=CapImportOut,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "更新、解除，或重复导入同一条消息（返回已有预警）"},
+        200: {"description": "更新、解除，或重复导入同一条消息（按首次导入的结果回答，不重复处理）"},
         413: {"description": "超过 1 MiB"},
         415: {"description": "不是 XML"},
     },
@@ -115,7 +116,8 @@ def import_cap(
     response_class=Response,
     responses={200: {"content": {"application/cap+xml": {"schema": {"type": "string"}}}}},
 )
-def export_cap(alert_id: int, session: SessionDep, _: DutyUser) -> Response:
+def export_cap(alert_id: int, session: SessionDep, settings: SettingsDep, _: DutyUser) -> Response:
     """The alert as CAP 1.2 as it stands now (Draft / Alert / Update / Cancel), schema-validated."""
-    data = cap_io.render_alert(session, service.get_alert_or_raise(session, alert_id))
+    alert = service.get_alert_or_raise(session, alert_id)
+    data = cap_io.render_alert(session, alert, sender=settings.cap_sender)
     return Response(content=data, media_type=CAP_MEDIA_TYPE)

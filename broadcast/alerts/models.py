@@ -76,6 +76,14 @@ class AlertSource(StrEnum):
     cap = "cap"
 
 
+class CapAction(StrEnum):
+    """What an imported CAP message became on the desk."""
+
+    draft = "draft"
+    update = "update"
+    cancel = "cancel"
+
+
 class Alert(Timestamped, table=True):
     __tablename__ = "alerts"
     __table_args__ = (
@@ -164,3 +172,29 @@ class AlertDelivery(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     detail: str | None = Field(default=None, max_length=255)
+
+
+class CapMessageRecord(SQLModel, table=True):
+    """One CAP message we imported and the alert it became or changed.
+
+    (sender, identifier) names a CAP message for good, so the unique key makes a repeat, or the
+    same message imported by two officers at once, land on the first import's alert. The row is
+    written first, as the import's claim, and ``alert_id`` is filled in the same transaction: a
+    NULL never commits.
+    """
+
+    __tablename__ = "cap_messages"
+    __table_args__ = (UniqueConstraint("sender", "identifier"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender: str = Field(max_length=255)
+    identifier: str = Field(max_length=255)
+    sent_at: datetime = Field(description="the message's <sent>")
+    msg_type: str = Field(max_length=16, description="Alert, Update or Cancel")
+    status: str = Field(max_length=16, description="Actual or Exercise")
+    action: CapAction = enum_field(CapAction)
+    alert_id: int | None = Field(default=None, foreign_key="alerts.id", index=True, ondelete="CASCADE")
+    unmatched_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    imported_at: datetime
+    imported_by: int | None = Field(default=None, foreign_key="users.id", index=True, ondelete="SET NULL")

@@ -15,8 +15,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from broadcast.alerts import cap
-from broadcast.alerts.cap_io import CAP_SENDER
-from broadcast.alerts.models import Alert
+from broadcast.alerts.models import Alert, CapMessageRecord
 from broadcast.auth.models import AuditEntry
 from broadcast.clock import utc_now
 from broadcast.dispatch.models import OutboxMessage
@@ -25,6 +24,7 @@ from tests import builders
 from tests.alerts.conftest import draft, outbox, sent
 
 SAMPLES = Path(__file__).parent / "cap_samples"
+CAP_SENDER = "cloud-broadcast.local"  # settings.cap_sender's default
 UPSTREAM = "swj.shifan@hydrology.example.cn"
 UNKNOWN_TOWN = "430181102"  # a town of the bureau's county that is not in the test city
 # The samples' clock: their cancel (05:30) is "now" in the tests, the alert was sent 3 h 17 min ago.
@@ -133,7 +133,9 @@ def test_the_bureaus_flood_alert_becomes_a_draft_for_the_desk_never_a_broadcast(
     again = post_cap(client, auth["duty2"], samples("flood_alert.xml"))
     assert again.status_code == 200
     assert again.json()["alert"]["id"] == alert["id"]
-    assert count(session, Alert) == 1
+    assert again.json()["unmatched_codes"] == [UNKNOWN_TOWN]
+    assert "本次未重复处理" in again.json()["notes"][-1]
+    assert (count(session, Alert), count(session, CapMessageRecord)) == (1, 1)
 
 
 def test_update_and_cancel_act_on_the_sent_alert(
@@ -161,8 +163,16 @@ def test_update_and_cancel_act_on_the_sent_alert(
     assert len(messages[1]["targets"]) == 9
     same = post_cap(client, auth["duty"], update_xml)
     assert same.status_code == 200
+    assert same.json()["action"] == "update"
     assert same.json()["alert"]["revision"] == 2
-    assert "未生成新版本" in same.json()["notes"][-1]
+    assert same.json()["notes"][0] == body["notes"][0]
+    assert "本次未重复处理" in same.json()["notes"][-1]
+    # The same content under a new identifier (an agency resending): recorded, no revision.
+    copy = update_xml.replace("SFSWJ-2024-0702-002</identifier>", "SFSWJ-2024-0702-004</identifier>")
+    resent = post_cap(client, auth["duty"], copy)
+    assert (resent.status_code, resent.json()["alert"]["revision"]) == (200, 2)
+    assert "未生成新版本" in resent.json()["notes"][-1]
+    assert len(outbox(session)) == 2
 
     cancelled = post_cap(client, auth["duty"], samples("flood_cancel.xml"))
     assert cancelled.status_code == 200, cancelled.text
@@ -171,10 +181,11 @@ def test_update_and_cancel_act_on_the_sent_alert(
     assert cancelled.json()["alert"]["cancel_reason"] == "洪峰已过，解除预警"
     last = outbox(session)[-1]
     assert last["alert"]["type"] == "cancel"
-    again = post_cap(client, auth["duty"], samples("flood_cancel.xml"))
-    assert again.status_code == 409
-    assert "无需重复操作" in again.json()["error"]["message"]
-    assert count(session, Alert) == 1
+    again = post_cap(client, auth["duty2"], samples("flood_cancel.xml"))
+    assert again.status_code == 200, again.text
+    assert (again.json()["action"], again.json()["alert"]["status"]) == ("cancel", "cancelled")
+    assert len(outbox(session)) == 3
+    assert (count(session, Alert), count(session, CapMessageRecord)) == (1, 4)
 
 
 def test_an_update_cannot_change_a_draft_but_after_discarding_it_becomes_the_new_draft(
@@ -320,7 +331,8 @@ def test_bad_messages_are_refused_precisely_and_create_nothing(
     response = post_cap(client, auth["duty"], change(samples("flood_alert.xml")))
     assert response.status_code == code, response.text
     assert expected in response.json()["error"]["message"]
-    assert (count(session, Alert), count(session, AuditEntry), count(session, OutboxMessage)) == (0, 0, 0)
+    counts = [count(session, table) for table in (Alert, CapMessageRecord, AuditEntry, OutboxMessage)]
+    assert counts == [0, 0, 0, 0]
 
 
 def test_an_update_or_cancel_of_an_unknown_alert_is_404_naming_the_reference(
@@ -330,7 +342,7 @@ def test_an_update_or_cancel_of_an_unknown_alert_is_404_naming_the_reference(
         response = post_cap(client, auth["duty"], sample(name, city))
         assert response.status_code == 404
         assert f"{UPSTREAM},SFSWJ-2024-0702-001" in response.json()["error"]["message"]
-    assert count(session, Alert) == 0
+    assert (count(session, Alert), count(session, CapMessageRecord)) == (0, 0)
 
 
 def test_a_drill_cancel_cannot_touch_a_live_alert(
