@@ -7,8 +7,10 @@ from functools import partial
 from pathlib import Path
 
 from sqlalchemy import String, cast, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from broadcast.alerts.models import Alert
 from broadcast.auth.audit import Actor, record, snapshot
 from broadcast.clock import utc_now
 from broadcast.config import Settings
@@ -23,6 +25,7 @@ from broadcast.playlists.models import Playlist, PlaylistItem, PlaylistRevision
 
 SHA256_HEX = frozenset("0123456789abcdef")
 _NAME_MAX = 255
+_ALERTS_NAMED = 3
 
 
 def find_clip_by_source(session: Session, source_sha256: str) -> Clip | None:
@@ -142,7 +145,29 @@ def playlists_using_clip(session: Session, clip_id: int) -> list[str]:
     return list(session.exec(query).all())
 
 
-def delete_clip(session: Session, *, clip: Clip, actor: Actor) -> None:
+def alerts_using_clip(session: Session, clip_id: int) -> tuple[int, list[Alert]]:
+    """How many alerts play the clip, and the latest few of them."""
+    query = select(Alert).where(Alert.clip_id == clip_id).order_by(col(Alert.id).desc())
+    return paginate(session, query, PageParams(limit=_ALERTS_NAMED, offset=0))
+
+
+def _refuse_if_alerts_use(session: Session, clip: Clip) -> None:
+    # Checked before the playlists: an alert's hold never ends, so "remove it from the
+    # playlists first" would only lead to a second refusal.
+    total, latest = alerts_using_clip(session, clip.id or 0)
+    if not total:
+        return
+    listed = "、".join(f"#{alert.id}「{alert.title}」" for alert in latest)
+    more = f"等 {total} 条" if total > len(latest) else ""
+    raise Conflict(
+        f"录音素材「{clip.title}」被预警 {listed}{more}使用，不能删除：预警（含草稿和已作废的）"
+        "作为播发记录一直保留，它用到的录音也须保留。如不再使用这条录音，可修改它的标题或标签"
+        "（如加标签「停用」）加以区分",
+        details={"alerts": [{"id": a.id, "title": a.title} for a in latest], "alert_count": total},
+    )
+
+
+def _refuse_if_playlists_use(session: Session, clip: Clip) -> None:
     names = playlists_using_clip(session, clip.id or 0)
     if names:
         listed = "、".join(f"「{n}」" for n in names)
@@ -150,9 +175,21 @@ def delete_clip(session: Session, *, clip: Clip, actor: Actor) -> None:
             f"录音素材「{clip.title}」正被节目单 {listed} 使用，不能删除：请先从这些节目单中移除它",
             details={"playlists": names},
         )
-    before = snapshot(clip)
+
+
+def delete_clip(session: Session, *, clip: Clip, actor: Actor) -> None:
+    _refuse_if_alerts_use(session, clip)
+    _refuse_if_playlists_use(session, clip)
+    before, title = snapshot(clip), clip.title
     session.delete(clip)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # A playlist or an alert took the clip up between the checks and the delete (the
+        # failed flush leaves the row unreadable until the caller rolls back).
+        raise Conflict(
+            f"录音素材「{title}」刚被节目单或预警用上，不能删除：请刷新后再试一次，届时会列出用到它的节目单或预警"
+        ) from exc
     record(session, actor=actor, action="clip.delete", entity_type="clip", entity_id=clip.id, before=before)
 
 

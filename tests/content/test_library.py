@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from broadcast.alerts.models import AlertStatus
+from broadcast.auth.audit import SYSTEM
 from broadcast.auth.models import AuditEntry, Role, User
 from broadcast.config import Settings
 from broadcast.content import intake, service
@@ -15,8 +17,9 @@ from broadcast.content.audio import Probe, Stream, measure_loudness
 from broadcast.content.models import Clip
 from broadcast.content.schemas import normalise_tags
 from broadcast.content.store import get_store
-from broadcast.errors import Invalid
+from broadcast.errors import Conflict, Invalid
 from broadcast.playlists.models import ItemKind, Playlist, PlaylistItem, PlaylistRevision
+from tests.content.builders import alert_playing, stored_clip
 from tests.content.test_clips import Headers, upload
 
 
@@ -88,6 +91,62 @@ def test_deleting_a_clip_a_playlist_uses_is_refused_naming_the_playlists(
     assert "「森林防火周」" in error["message"]
     assert error["details"] == {"playlists": ["早间新闻", "森林防火周"]}
     assert lite_session.get(Clip, clip_id) is not None
+
+
+def test_deleting_a_clip_alerts_use_is_refused_naming_the_latest_alerts(
+    client: TestClient, headers: Headers, session: Session, users: dict[Role, User]
+) -> None:
+    clip = stored_clip(session, "县长防汛动员")
+    kept = [
+        ("山洪预警", AlertStatus.discarded),
+        ("防汛演练", AlertStatus.draft),
+        ("暴雨橙色预警", AlertStatus.expired),
+        ("水库泄洪通知", AlertStatus.cancelled),
+        ("转移群众", AlertStatus.active),
+    ]
+    alerts = [alert_playing(session, clip, title, status) for title, status in kept]
+    _use_in_playlist(session, clip.id or 0, "汛期节目", users[Role.propagandist])
+    response = client.delete(f"/api/v1/clips/{clip.id}", headers=headers[Role.propagandist])
+    assert response.status_code == 409
+    error = response.json()["error"]
+    latest = alerts[:1:-1]
+    named = "、".join(f"#{a.id}「{a.title}」" for a in latest)
+    assert error["message"] == (
+        f"录音素材「县长防汛动员」被预警 {named}等 5 条使用，不能删除：预警（含草稿和已作废的）"
+        "作为播发记录一直保留，它用到的录音也须保留。如不再使用这条录音，可修改它的标题或标签"
+        "（如加标签「停用」）加以区分"
+    )
+    assert error["details"] == {"alerts": [{"id": a.id, "title": a.title} for a in latest], "alert_count": 5}
+    session.expire_all()
+    assert session.get(Clip, clip.id) is not None
+
+
+def test_a_clip_one_alert_uses_is_named_without_a_count(
+    client: TestClient, headers: Headers, session: Session
+) -> None:
+    used, idle = stored_clip(session, "演练录音"), stored_clip(session, "旧录音")
+    alert = alert_playing(session, used, "防溺水演练")
+    session.commit()
+    refused = client.delete(f"/api/v1/clips/{used.id}", headers=headers[Role.propagandist])
+    assert refused.status_code == 409
+    assert refused.json()["error"]["message"].startswith(
+        f"录音素材「演练录音」被预警 #{alert.id}「防溺水演练」使用，不能删除："
+    )
+    assert client.delete(f"/api/v1/clips/{idle.id}", headers=headers[Role.propagandist]).status_code == 204
+
+
+def test_a_use_that_lands_after_the_checks_is_a_precise_conflict(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = stored_clip(session, "演练录音")
+    alert_playing(session, clip, "防溺水演练")
+    session.commit()
+    # The alert arrived between the checks and the delete: only the foreign key still sees it.
+    monkeypatch.setattr(service, "_refuse_if_alerts_use", lambda *_: None)
+    with pytest.raises(Conflict, match="「演练录音」刚被节目单或预警用上，不能删除：请刷新后再试一次"):
+        service.delete_clip(session, clip=clip, actor=SYSTEM)
+    session.rollback()
+    assert session.get(Clip, clip.id) is not None
 
 
 def test_audio_is_served_with_etag_and_ranges(
