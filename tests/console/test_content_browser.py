@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Page, expect
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from broadcast import migrations
+from broadcast.alerts.models import AlertStatus
 from broadcast.auth.models import Role, User
 from broadcast.config import Settings
+from broadcast.content.models import Clip
 from broadcast.db import make_engine
 from tests import builders
 from tests.conftest import TEST_SECRET
 from tests.console.conftest import ConsoleSite, SignedIn, _free_port, _wait_until_up
+from tests.content.builders import alert_playing
 
 pytestmark = pytest.mark.browser
 FIRE_TEXT = "{village}的村民朋友们，{date}起进入森林防火期，严禁野外用火。森林火险等级：{fire_risk_level}级。"
@@ -29,13 +33,25 @@ RENDER_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
-def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("content-site")
+
+
+@pytest.fixture(scope="module")
+def site_engine(data_dir: Path) -> Iterator[Engine]:
+    """The site's database, for rows the journey needs from outside the library (an alert)."""
+    engine = make_engine(f"sqlite:///{data_dir / 'console.db'}")
+    migrations.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def console_site(data_dir: Path, site_engine: Engine) -> Iterator[ConsoleSite]:
     """The shared site's server, but with the audio store in a temp folder and render workers running."""
     from broadcast.app import create_app
 
-    data_dir = tmp_path_factory.mktemp("content-site")
-    engine = make_engine(f"sqlite:///{data_dir / 'console.db'}")
-    migrations.upgrade(engine)
+    engine = site_engine
     with Session(engine, expire_on_commit=False) as session:
         for town_name, villages in (("城关镇", ("东风村", "新华社区")), ("石桥镇", ("河口村",))):
             town = builders.make_town(session, name=town_name)
@@ -54,7 +70,6 @@ def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSi
     yield ConsoleSite(base_url, {}, users, [], scoped_village="")
     server.should_exit = True
     thread.join(timeout=10)
-    engine.dispose()
 
 
 def phone_recording(folder: Path) -> Path:
@@ -162,7 +177,29 @@ def render_program(page: Page) -> None:
     expect(page.get_by_test_id("program-duration")).to_have_text(re.compile(r"^\d\d:\d\d\.\d{3}$"))
 
 
-def test_forest_fire_season(signed_in: SignedIn, tmp_path: Path, screenshot_dir: Path) -> None:
+def refused_deletes(page: Page, engine: Engine) -> None:
+    """The recording is in the playlist, then an alert plays it too: each refusal says why."""
+    row = page.locator("#results tr[data-clip]")
+    delete = row.locator("button", has_text="删除")
+    page.once("dialog", lambda dialog: dialog.accept())
+    delete.click()
+    expect(page.get_by_test_id("row-error")).to_have_text(re.compile("正被节目单 「秋季森林防火」 使用"))
+    with Session(engine) as session:
+        clip = session.get(Clip, int(row.get_attribute("data-clip") or 0)) or pytest.fail("no clip")
+        alert = alert_playing(session, clip, "森林火险橙色预警", AlertStatus.active)
+        session.commit()
+        named = f"被预警 #{alert.id}「森林火险橙色预警」使用，不能删除"
+    page.once("dialog", lambda dialog: dialog.accept())
+    delete.click()
+    expect(page.get_by_test_id("row-error")).to_have_text(
+        re.compile(re.escape(named) + ".*可修改它的标题或标签")
+    )
+    expect(row).to_have_count(1)
+
+
+def test_forest_fire_season(
+    signed_in: SignedIn, site_engine: Engine, tmp_path: Path, screenshot_dir: Path
+) -> None:
     page = signed_in(Role.propagandist, "/console/library")
     expect(page.get_by_test_id("chime")).to_have_count(2)
     upload_recording(page, phone_recording(tmp_path))
@@ -181,8 +218,6 @@ def test_forest_fire_season(signed_in: SignedIn, tmp_path: Path, screenshot_dir:
     snapshot(page, screenshot_dir / "playlists.png")
 
     page.click(".sidenav >> text=素材库")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.locator("#results tr[data-clip] button", has_text="删除").click()
-    expect(page.get_by_test_id("row-error")).to_have_text(re.compile("正被节目单 「秋季森林防火」 使用"))
+    refused_deletes(page, site_engine)
     for name in ("library", "bulletins", "playlists"):
         assert (screenshot_dir / f"{name}.png").stat().st_size > 10_000

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from broadcast.alerts.models import AlertStatus
 from broadcast.auth.models import Role, User
 from broadcast.config import Settings
 from broadcast.console.library import FORM_ERROR_HEADER
@@ -25,6 +26,7 @@ from broadcast.playlists.jobs import run_pending
 from broadcast.playlists.models import Playlist, PlaylistRevision
 from broadcast.regions.models import Village
 from tests.conftest import TEST_SECRET
+from tests.content.builders import alert_playing, stored_clip
 
 SignIn = Callable[[User], TestClient]
 HTMX = {"HX-Request": "true"}
@@ -223,6 +225,23 @@ def test_delete_refused_while_a_playlist_uses_the_clip(
     deleted = staff.post(f"/console/library/clips/{idle}/delete", headers=HTMX)
     assert (deleted.status_code, deleted.text, deleted.headers["HX-Trigger"]) == (200, "", "clips-changed")
     assert [clip.title for clip in clips_in(engine)] == ["在用录音"]
+
+
+def test_delete_refused_while_an_alert_plays_the_clip(staff: TestClient, engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        clip = stored_clip(session, "县长防汛动员")
+        alert = alert_playing(session, clip, "山洪预警", AlertStatus.active)
+        session.commit()
+    refused = staff.post(f"/console/library/clips/{clip.id}/delete", headers=HTMX)
+    assert_form_error(
+        refused,
+        409,
+        'data-testid="row-error"',
+        f"录音素材「县长防汛动员」被预警 #{alert.id}「山洪预警」使用，不能删除",
+        "可修改它的标题或标签",
+        f'data-clip="{clip.id}"',
+    )
+    assert [clip.title for clip in clips_in(engine)] == ["县长防汛动员"]
 
 
 def _bulletin_form(**changes: str) -> dict[str, str]:
