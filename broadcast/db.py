@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import Connection, Engine, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -36,6 +36,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+    """pysqlite begins a transaction before a write, but not before ``SAVEPOINT``: the savepoint
+    would open one itself and its ``RELEASE`` commit it, so a later rollback would not undo what
+    it wrapped. Begin the transaction first (deferred, as pysqlite's own)."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -46,6 +55,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             kwargs = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 60, **kwargs}
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
