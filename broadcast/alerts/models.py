@@ -97,7 +97,7 @@ class Alert(Timestamped, table=True):
     )
     title: str = Field(max_length=64)
     text: str | None = Field(default=None, max_length=1000)
-    clip_id: int | None = Field(default=None, foreign_key="clips.id", ondelete="RESTRICT")
+    clip_id: int | None = Field(default=None, foreign_key="clips.id", ondelete="RESTRICT", index=True)
     level: int = Field(ge=1, le=4, index=True)
     category: AlertCategory = enum_field(AlertCategory)
     drill: bool = Field(index=True)
