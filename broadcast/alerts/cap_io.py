@@ -525,8 +525,8 @@ def _claim(
     known = _known(session, message.sender, message.identifier)
     if known is not None:
         return known, False
-    # INSERT … ON CONFLICT DO NOTHING rather than a savepoint: with pysqlite, a savepoint that
-    # opens the transaction commits on release, so a claim would outlive a refused import.
+    # INSERT … ON CONFLICT DO NOTHING: no error to catch and no savepoint; a concurrent second
+    # insert of the same key waits for the first transaction, then inserts nothing.
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(CapMessageRecord)
