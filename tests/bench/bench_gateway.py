@@ -81,7 +81,7 @@ async def handler(ws):
         return
     clients.add(ws)
     try:
-        welcome = {"type": "welcome", "endpoint": "bare", "ping_interval_s": 3600, "last_seq": 0}
+        welcome = {"type": "welcome", "endpoint": "bare", "ping_interval_s": 3600, "last_seq": 0, "alerts": 0}
         await ws.send(json.dumps(welcome))
         await ws.wait_closed()
     finally:
@@ -238,6 +238,9 @@ async def _bare_storm(fleet: Fleet, server: subprocess.Popen[bytes], port: int) 
     target = fleet.stats.connected
     server.kill()
     server.wait(timeout=20)
+    deadline = time.perf_counter() + 30
+    while fleet.stats.connected and time.perf_counter() < deadline:  # every speaker saw it go
+        await asyncio.sleep(0.01)
     restarted = await asyncio.to_thread(_bare_server, port)
     try:
         ready = time.perf_counter()
