@@ -10,6 +10,7 @@ wall clock and leave as UTC.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
@@ -82,11 +83,12 @@ class AlertForm:
     def fresh(cls, *, now: datetime, tz: tzinfo) -> AlertForm:
         return cls(request_key=uuid.uuid4().hex, valid_until=local_text(now + DEFAULT_VALIDITY, tz))
 
-    def body(self, tz: tzinfo, *, clips_listed: bool) -> dict[str, Any]:
+    def body(self, tz: tzinfo, *, clips_listed: Callable[[], bool]) -> dict[str, Any]:
         """The API's AlertCreate body; an unchosen level, category or drill flag stays missing.
 
-        ``clips_listed`` says whether the form offered any clip: without one, "choose a clip" could
-        not be followed, so the officer is told why instead."""
+        ``clips_listed`` says whether the form offered any clip (asked only when a clip alert came
+        without one): without one, "choose a clip" could not be followed, so the officer is told
+        why instead."""
         body: dict[str, Any] = {
             "request_key": self.request_key,
             "title": self.title,
@@ -103,7 +105,7 @@ class AlertForm:
             body["valid_until"] = valid_until
         return body
 
-    def _message(self, clips_listed: bool) -> dict[str, str]:
+    def _message(self, clips_listed: Callable[[], bool]) -> dict[str, str]:
         if self.message == "text":
             return {"text": self.text}
         if self.message != "clip":
@@ -112,7 +114,7 @@ class AlertForm:
             )
         if self.clip_id:
             return {"clip_id": self.clip_id}
-        if not clips_listed:
+        if not clips_listed():
             raise Invalid(
                 "素材库中还没有可播放的录音素材：请宣传人员先在素材库上传录音，或改用文字播报（语音合成）",
                 details={"clip_id": None},

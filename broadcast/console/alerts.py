@@ -125,7 +125,9 @@ def compose(
 ) -> Response:
     """The draft: a repeat of the same form (same request_key) lands on the same alert."""
     try:
-        body = form.body(settings.tz, clips_listed=bool(clip_choices(session, get_store(settings)).items))
+        body = form.body(
+            settings.tz, clips_listed=lambda: bool(clip_choices(session, get_store(settings)).items)
+        )
     except Invalid as exc:
         return _desk(request, session, settings, user=user, form=form, error=exc)
     data = parse_form(AlertCreate, body, LABELS)
